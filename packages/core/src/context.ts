@@ -1,0 +1,108 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { ActorClaim, IdctxClaims, PrincipalType } from './claims.js'
+
+/**
+ * The identity a message is produced on behalf of. `act` is the chain of producers that carried
+ * this context so far (empty on the first hop); the signer pushes itself on top.
+ */
+export interface IdentityContext {
+  readonly sub: string
+  readonly tid: string
+  readonly txn: string
+  readonly pty?: PrincipalType | undefined
+  readonly roles?: readonly string[] | undefined
+  readonly scope?: string | undefined
+  readonly act?: ActorClaim | undefined
+}
+
+/** A context that came out of a verified token, with the claims it was read from. */
+export interface VerifiedContext extends IdentityContext {
+  /** The verified claims (never the token itself). */
+  readonly claims: IdctxClaims
+  /** The destination the message was verified for. */
+  readonly destination: string
+  /** SHA-256 of the token, hex: safe to log and correlate. */
+  readonly tokenSha256: string
+}
+
+/** An AsyncLocalStorage-backed holder of the current identity context. */
+export interface ContextStore {
+  /** Runs `fn` with `context` as the current context (for everything it awaits or spawns). */
+  run<T>(context: IdentityContext, fn: () => T): T
+  /** The current context, or undefined outside any `run`. */
+  current(): IdentityContext | undefined
+}
+
+/**
+ * Creates a context store. Most applications use {@link defaultContextStore}; pass your own to
+ * isolate tenants of a test or a multi-app process.
+ *
+ * @example
+ * ```ts
+ * const store = createContextStore()
+ * store.run({ sub: 'u1', tid: 't1', txn: 'x1' }, () => store.current()?.tid) // 't1'
+ * ```
+ */
+export function createContextStore(): ContextStore {
+  const als = new AsyncLocalStorage<IdentityContext>()
+  return {
+    run: (context, fn) => als.run(context, fn),
+    current: () => als.getStore(),
+  }
+}
+
+/**
+ * The process-wide context store the adapters use unless given another one.
+ *
+ * @example
+ * ```ts
+ * defaultContextStore.run(ctx, () => producer.send({ topic: 'orders', messages }))
+ * ```
+ */
+export const defaultContextStore: ContextStore = createContextStore()
+
+/**
+ * Runs `fn` inside `context` in the default store.
+ *
+ * @example
+ * ```ts
+ * await runWithContext({ sub: 'u-42', tid: 'acme', txn: randomUUID() }, () => handle(req))
+ * ```
+ */
+export function runWithContext<T>(context: IdentityContext, fn: () => T): T {
+  return defaultContextStore.run(context, fn)
+}
+
+/**
+ * The current context of the default store, or undefined.
+ *
+ * @example
+ * ```ts
+ * const tenant = currentContext()?.tid
+ * ```
+ */
+export function currentContext(): IdentityContext | undefined {
+  return defaultContextStore.current()
+}
+
+/**
+ * The context for the next hop of a verified message: same sub, tid, txn, roles and scope; the
+ * producer that signed it becomes part of the actor chain (the next signer pushes itself on top
+ * and gives the token a new jti).
+ *
+ * @example
+ * ```ts
+ * const next = nextHopContext(verified.claims)
+ * ```
+ */
+export function nextHopContext(claims: IdctxClaims): IdentityContext {
+  return {
+    sub: claims.sub,
+    tid: claims.tid,
+    txn: claims.txn,
+    pty: claims.pty,
+    roles: claims.roles,
+    scope: claims.scope,
+    act: claims.act ?? { sub: claims.iss },
+  }
+}

@@ -1,0 +1,68 @@
+export { ReasonCode, REASON_CODES, isReasonCode } from './reason-codes.js'
+export { IdctxError, VerificationError, ConfigError, SigningError, KeyError } from './errors.js'
+export { claimsSchema, REQUIRED_CLAIMS, actorDepth } from './claims.js'
+export type { IdctxClaims, ActorClaim, PrincipalType } from './claims.js'
+export {
+  ALGORITHMS,
+  generateKey,
+  importJwk,
+  importPem,
+  importSecret,
+  exportPublicJwk,
+  exportPrivateJwk,
+  toJwks,
+  jwkThumbprint,
+} from './keys.js'
+export type { Algorithm, IdctxKey, PublicJwk, Jwks } from './keys.js'
+export { createKeySet, staticKeySource } from './key-set.js'
+export type { KeySet, KeySetOptions, KeySource } from './key-set.js'
+export { createRemoteJwks } from './remote-jwks.js'
+export type { RemoteJwks, RemoteJwksOptions } from './remote-jwks.js'
+export { hashLeaf, merkleRoot, merkleTree, rootFromProof, encodeProof, decodeProof } from './merkle.js'
+export type { MerkleProof } from './merkle.js'
+export {
+  messageLeaf,
+  kafkaLeaf,
+  bullmqLeaf,
+  kafkaDestination,
+  bullmqDestination,
+  canonicalJobData,
+} from './leaf.js'
+export type { KafkaBytes } from './leaf.js'
+export { createSigner } from './signer.js'
+export type { Signer, SignerOptions, SignOptions, SignedToken, MessageBinding } from './signer.js'
+export { createVerifier } from './verifier.js'
+export type {
+  Verifier,
+  VerifierOptions,
+  VerifyInput,
+  VerifyResult,
+  Verified,
+  Rejected,
+  ExpectedTenant,
+  IssuerKeys,
+} from './verifier.js'
+export { isProducerAllowed, meetsRequirements } from './policies.js'
+export type { ProducerAcl, ProducerGrant, Requirements } from './policies.js'
+export { createMemoryRevocationStore, createMemoryReplayStore } from './stores.js'
+export type {
+  RevocationStore,
+  MemoryRevocationStore,
+  MemoryRevocationStoreOptions,
+  ReplayStore,
+  ReplayEntry,
+  ReplayVerdict,
+  MemoryReplayStoreOptions,
+  RevocableId,
+  TokenIds,
+} from './stores.js'
+export {
+  createContextStore,
+  defaultContextStore,
+  runWithContext,
+  currentContext,
+  nextHopContext,
+} from './context.js'
+export type { IdentityContext, VerifiedContext, ContextStore } from './context.js'
+export { combineObservers, notify } from './observer.js'
+export type { IdctxObserver, SignedEvent, VerifiedEvent, RejectedEvent, DispositionEvent } from './observer.js'

@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto'
+import { decodeBase64url, encodeBase64url } from './lib/base64url.js'
+
+const LEAF_PREFIX = Buffer.from([0x00])
+const NODE_PREFIX = Buffer.from([0x01])
+const MAX_TREE_SIZE = 1 << 20
+
+/**
+ * A message's position in a signed batch: its leaf index, the batch size and the sibling hashes
+ * from the leaf up to the root (RFC 6962 audit path). Carried in the `idctx-proof` header.
+ */
+export interface MerkleProof {
+  readonly index: number
+  readonly size: number
+  readonly path: readonly Buffer[]
+}
+
+/**
+ * RFC 6962 leaf hash: SHA-256(0x00 || data). The 0x00/0x01 prefixes keep a leaf from ever being
+ * taken for an inner node.
+ *
+ * @example
+ * ```ts
+ * const h = hashLeaf(Buffer.from('leaf bytes'))
+ * ```
+ */
+export function hashLeaf(data: Uint8Array): Buffer {
+  return createHash('sha256').update(LEAF_PREFIX).update(data).digest()
+}
+
+function hashNode(left: Uint8Array, right: Uint8Array): Buffer {
+  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest()
+}
+
+function splitPoint(n: number): number {
+  let k = 1
+  while (k << 1 < n) k <<= 1
+  return k
+}
+
+/**
+ * The RFC 6962 Merkle tree hash over already-hashed leaves. One leaf: the leaf hash itself.
+ *
+ * @example
+ * ```ts
+ * const root = merkleRoot([hashLeaf(a), hashLeaf(b)])
+ * ```
+ */
+export function merkleRoot(leaves: readonly Buffer[]): Buffer {
+  if (leaves.length === 0) throw new TypeError('merkleRoot needs at least one leaf')
+  return subtreeRoot(leaves, 0, leaves.length)
+}
+
+function subtreeRoot(leaves: readonly Buffer[], start: number, end: number): Buffer {
+  const n = end - start
+  if (n === 1) return leaves[start] as Buffer
+  const k = splitPoint(n)
+  return hashNode(subtreeRoot(leaves, start, start + k), subtreeRoot(leaves, start + k, end))
+}
+
+/**
+ * Builds the root and every leaf's audit path in one pass (O(n log n) hashes in total).
+ *
+ * @example
+ * ```ts
+ * const { root, proofs } = merkleTree(leafHashes)
+ * ```
+ */
+export function merkleTree(leaves: readonly Buffer[]): { root: Buffer; proofs: MerkleProof[] } {
+  const n = leaves.length
+  if (n === 0) throw new TypeError('merkleTree needs at least one leaf')
+  const paths: Buffer[][] = leaves.map(() => [])
+  const build = (start: number, end: number): Buffer => {
+    if (end - start === 1) return leaves[start] as Buffer
+    const k = splitPoint(end - start)
+    const left = build(start, start + k)
+    const right = build(start + k, end)
+    // Audit paths list siblings bottom-up, so the outer (higher) sibling is appended after the
+    // recursion below has appended the lower ones.
+    for (let i = start; i < start + k; i++) paths[i]?.push(right)
+    for (let i = start + k; i < end; i++) paths[i]?.push(left)
+    return hashNode(left, right)
+  }
+  const root = build(0, n)
+  return { root, proofs: paths.map((path, index) => ({ index, size: n, path })) }
+}
+
+/**
+ * Recomputes the root from a leaf hash and its audit path (RFC 9162 §2.1.3.2). Returns undefined
+ * when the path has the wrong length for the index and size.
+ *
+ * @example
+ * ```ts
+ * rootFromProof(hashLeaf(data), proof)?.equals(expectedRoot)
+ * ```
+ */
+export function rootFromProof(leaf: Buffer, proof: MerkleProof): Buffer | undefined {
+  const { index, size, path } = proof
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) {
+    return undefined
+  }
+  let fn = index
+  let sn = size - 1
+  let r = leaf
+  for (const p of path) {
+    if (sn === 0) return undefined
+    if ((fn & 1) === 1 || fn === sn) {
+      r = hashNode(p, r)
+      if ((fn & 1) === 0) {
+        while ((fn & 1) === 0 && fn !== 0) {
+          fn >>>= 1
+          sn >>>= 1
+        }
+      }
+    } else {
+      r = hashNode(r, p)
+    }
+    fn >>>= 1
+    sn >>>= 1
+  }
+  return sn === 0 ? r : undefined
+}
+
+/**
+ * Encodes a proof for the `idctx-proof` header: `<index>.<size>.<hash>.<hash>…`, hashes base64url.
+ *
+ * @example
+ * ```ts
+ * headers['idctx-proof'] = encodeProof(proofs[i])
+ * ```
+ */
+export function encodeProof(proof: MerkleProof): string {
+  let out = `${proof.index}.${proof.size}`
+  for (const h of proof.path) out += `.${encodeBase64url(h)}`
+  return out
+}
+
+const DECIMAL = /^(0|[1-9][0-9]{0,7})$/
+
+/**
+ * Parses an `idctx-proof` header value; undefined when it is not exactly in the canonical form.
+ *
+ * @example
+ * ```ts
+ * const proof = decodeProof(headerValue)
+ * ```
+ */
+export function decodeProof(value: string): MerkleProof | undefined {
+  if (value.length > 4096) return undefined
+  const parts = value.split('.')
+  const [i, s, ...rest] = parts
+  if (i === undefined || s === undefined || !DECIMAL.test(i) || !DECIMAL.test(s)) return undefined
+  const index = Number(i)
+  const size = Number(s)
+  if (size < 2 || size > MAX_TREE_SIZE || index >= size) return undefined
+  const path: Buffer[] = []
+  for (const part of rest) {
+    const h = decodeBase64url(part)
+    if (h === undefined || h.length !== 32) return undefined
+    path.push(h)
+  }
+  return { index, size, path }
+}

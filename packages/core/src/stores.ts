@@ -1,0 +1,152 @@
+/** The identifiers a deny-list can name. */
+export type RevocableId = 'kid' | 'jti' | 'txn' | 'sub' | 'tid'
+
+/** The identifiers of one token, as the verifier asks the deny-list about them. */
+export type TokenIds = Readonly<Record<RevocableId, string>>
+
+/**
+ * A deny-list of keys, tokens, transactions, users and tenants. May be asynchronous (the
+ * `@idctx/redis` store is).
+ */
+export interface RevocationStore {
+  isRevoked(ids: TokenIds): boolean | Promise<boolean>
+}
+
+/** An in-memory deny-list you can add to and remove from. */
+export interface MemoryRevocationStore extends RevocationStore {
+  /** Denies an id until `untilMs` (epoch ms; forever when omitted). */
+  revoke(kind: RevocableId, value: string, untilMs?: number): void
+  unrevoke(kind: RevocableId, value: string): void
+  readonly size: number
+}
+
+/** Options of {@link createMemoryRevocationStore}. */
+export interface MemoryRevocationStoreOptions {
+  /** At most this many entries (default 100000); revoking past it throws rather than forgets. */
+  maxEntries?: number
+  clock?: () => number
+}
+
+/**
+ * A bounded in-memory deny-list. Full means an error on `revoke`, never a silently dropped entry.
+ *
+ * @example
+ * ```ts
+ * const revocation = createMemoryRevocationStore()
+ * revocation.revoke('kid', 'orders-2026-10')
+ * const verifier = createVerifier({ ...options, revocation })
+ * ```
+ */
+export function createMemoryRevocationStore(options: MemoryRevocationStoreOptions = {}): MemoryRevocationStore {
+  const max = options.maxEntries ?? 100_000
+  const clock = options.clock ?? Date.now
+  const entries = new Map<string, number>()
+  const key = (kind: RevocableId, value: string) => `${kind}\0${value}`
+  const denied = (k: string): boolean => {
+    const until = entries.get(k)
+    if (until === undefined) return false
+    if (until <= clock()) {
+      entries.delete(k)
+      return false
+    }
+    return true
+  }
+  return {
+    revoke(kind, value, untilMs = Number.POSITIVE_INFINITY) {
+      const k = key(kind, value)
+      if (!entries.has(k) && entries.size >= max) {
+        for (const [ek, until] of entries) if (until <= clock()) entries.delete(ek)
+        if (entries.size >= max) throw new RangeError('revocation store is full')
+      }
+      entries.set(k, untilMs)
+    },
+    unrevoke(kind, value) {
+      entries.delete(key(kind, value))
+    },
+    isRevoked(ids) {
+      if (entries.size === 0) return false
+      return (
+        denied(key('kid', ids.kid)) ||
+        denied(key('jti', ids.jti)) ||
+        denied(key('txn', ids.txn)) ||
+        denied(key('sub', ids.sub)) ||
+        denied(key('tid', ids.tid))
+      )
+    },
+    get size() {
+      return entries.size
+    },
+  }
+}
+
+/** What a replay store says of a delivery. */
+export type ReplayVerdict = 'first' | 'redelivery' | 'replay'
+
+/** One delivery of one signed message. */
+export interface ReplayEntry {
+  readonly jti: string
+  /** The message's leaf hash (base64url): one token may sign many messages. */
+  readonly leaf: string
+  /** Delivery coordinates: `topic/partition/offset` or `queue/jobId`. */
+  readonly coordinates: string
+  /** Epoch ms after which the token is expired anyway and the entry may go. */
+  readonly expiresAt: number
+}
+
+/**
+ * Remembers where each signed message was first delivered. The same message at the same
+ * coordinates again is a redelivery (a consumer restart, a retry), not a replay.
+ */
+export interface ReplayStore {
+  check(entry: ReplayEntry): ReplayVerdict | Promise<ReplayVerdict>
+}
+
+/** Options of {@link createMemoryReplayStore}. */
+export interface MemoryReplayStoreOptions {
+  /** At most this many live entries (default 1000000); the oldest go first past it. */
+  maxEntries?: number
+  clock?: () => number
+}
+
+/**
+ * A bounded in-memory replay store for one process. Entries leave when their token expires; past
+ * `maxEntries` the oldest go first, so size it above the messages a token lifetime can carry, or
+ * use the Redis store shared by all consumers.
+ *
+ * @example
+ * ```ts
+ * const verifier = createVerifier({ ...options, replay: createMemoryReplayStore() })
+ * ```
+ */
+export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}): ReplayStore & { readonly size: number } {
+  const max = options.maxEntries ?? 1_000_000
+  const clock = options.clock ?? Date.now
+  const seen = new Map<string, { coordinates: string; expiresAt: number }>()
+  let sweepAt = 0
+  const sweep = (now: number) => {
+    for (const [k, v] of seen) if (v.expiresAt <= now) seen.delete(k)
+  }
+  return {
+    check(entry) {
+      const now = clock()
+      if (now >= sweepAt) {
+        sweep(now)
+        sweepAt = now + 10_000
+      }
+      const k = `${entry.jti}\0${entry.leaf}`
+      const prior = seen.get(k)
+      if (prior !== undefined && prior.expiresAt > now) {
+        return prior.coordinates === entry.coordinates ? 'redelivery' : 'replay'
+      }
+      seen.set(k, { coordinates: entry.coordinates, expiresAt: entry.expiresAt })
+      if (seen.size > max) {
+        const oldest = seen.keys().next()
+        if (oldest.done !== true) seen.delete(oldest.value)
+      }
+      return 'first'
+    },
+    get size() {
+      return seen.size
+    },
+  }
+}
