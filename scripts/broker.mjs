@@ -604,7 +604,8 @@ function javaArgs({ libs, stateDir, logsDir, heap = JVM_HEAP }) {
 function formatStorage({ java, libs, stateDir, logsDir, propsFile }) {
   const clusterId = newClusterId();
   const args = [
-    ...javaArgs({ libs, stateDir, logsDir, heap: ['-Xmx256m'] }),
+    // Own log dir, so the broker's server.log (and its failure tail) is not mixed with this.
+    ...javaArgs({ libs, stateDir, logsDir: path.join(logsDir, 'format'), heap: ['-Xmx256m'] }),
     'kafka.tools.StorageTool',
     'format',
     '-t',
