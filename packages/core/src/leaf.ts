@@ -1,5 +1,5 @@
 import canonicalize from 'canonicalize'
-import { hashLeaf } from './merkle.js'
+import { hashLeafParts } from './merkle.js'
 
 const DOMAIN = Buffer.from('idctx-leaf-v1\0', 'latin1')
 const NULL_LENGTH = 0xffffffff
@@ -60,7 +60,7 @@ export function messageLeaf(destination: string, key: KafkaBytes, value: KafkaBy
   if (k !== null) parts.push(k)
   parts.push(lengthPrefix(v))
   if (v !== null) parts.push(v)
-  return hashLeaf(Buffer.concat(parts))
+  return hashLeafParts(parts)
 }
 
 /**

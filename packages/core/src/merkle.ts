@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
 import { decodeBase64url, encodeBase64url } from './lib/base64url.js'
 
 const LEAF_PREFIX = Buffer.from([0x00])
@@ -25,11 +25,29 @@ export interface MerkleProof {
  * ```
  */
 export function hashLeaf(data: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest()
+  return nodeCrypto.createHash('sha256').update(LEAF_PREFIX).update(data).digest()
 }
 
+/** {@link hashLeaf} over the concatenation of several parts, without building it twice. */
+export function hashLeafParts(parts: readonly Buffer[]): Buffer {
+  if (oneShot !== undefined) return oneShot('sha256', Buffer.concat([LEAF_PREFIX, ...parts]), 'buffer')
+  const h = nodeCrypto.createHash('sha256').update(LEAF_PREFIX)
+  for (const p of parts) h.update(p)
+  return h.digest()
+}
+
+// crypto.hash (Node >= 20.12) skips the Hash object: ~30% cheaper for 65-byte inputs.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash
+const nodeInput = Buffer.alloc(65)
+
 function hashNode(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest()
+  if (oneShot !== undefined && left.length === 32 && right.length === 32) {
+    nodeInput[0] = 0x01
+    nodeInput.set(left, 1)
+    nodeInput.set(right, 33)
+    return oneShot('sha256', nodeInput, 'buffer')
+  }
+  return nodeCrypto.createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest()
 }
 
 function splitPoint(n: number): number {
@@ -160,4 +178,82 @@ export function decodeProof(value: string): MerkleProof | undefined {
     path.push(h)
   }
   return { index, size, path }
+}
+
+/** Number of audit-path hashes RFC 9162 expects for a leaf index in a tree of a size. */
+function pathLength(index: number, size: number): number {
+  let fn = index
+  let sn = size - 1
+  let n = 0
+  while (sn > 0) {
+    if ((fn & 1) === 0 && fn === sn) {
+      while ((fn & 1) === 0 && fn !== 0) {
+        fn >>>= 1
+        sn >>>= 1
+      }
+    }
+    fn >>>= 1
+    sn >>>= 1
+    n++
+  }
+  return n
+}
+
+/**
+ * Inner nodes already authenticated against one token's root, keyed by tree position. Shared by
+ * all records of a batch so that each record costs about two node hashes instead of log2(n).
+ */
+export type VerifiedNodes = Map<number, Buffer>
+
+const POSITION = MAX_TREE_SIZE + 1
+
+/**
+ * Checks that `leaf` is included under `root` according to an `idctx-proof` header value. The
+ * proof must have exactly the RFC 9162 shape for its index and size; the walk stops early at a
+ * node already authenticated for this root (from an earlier record of the same batch) — the
+ * remaining path of that earlier proof is a valid continuation, so inclusion is still proven.
+ */
+export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer, nodes?: VerifiedNodes): boolean {
+  if (proofHeader.length > 4096) return false
+  const parts = proofHeader.split('.')
+  const [i, s] = parts
+  if (i === undefined || s === undefined || !DECIMAL.test(i) || !DECIMAL.test(s)) return false
+  const index = Number(i)
+  const size = Number(s)
+  if (size < 2 || size > MAX_TREE_SIZE || index >= size) return false
+  if (parts.length - 2 !== pathLength(index, size)) return false
+  let fn = index
+  let sn = size - 1
+  let r = leaf
+  const walked: [number, Buffer][] = []
+  for (let k = 2; k < parts.length; k++) {
+    const p = decodeBase64url(parts[k] as string)
+    if (p === undefined || p.length !== 32) return false
+    if ((fn & 1) === 1 || fn === sn) {
+      r = hashNode(p, r)
+      if ((fn & 1) === 0) {
+        while ((fn & 1) === 0 && fn !== 0) {
+          fn >>>= 1
+          sn >>>= 1
+        }
+      }
+    } else {
+      r = hashNode(r, p)
+    }
+    fn >>>= 1
+    sn >>>= 1
+    if (nodes !== undefined && sn > 0) {
+      const position = fn * POSITION + sn
+      const known = nodes.get(position)
+      if (known !== undefined) {
+        if (!known.equals(r)) return false
+        for (const [pos, h] of walked) nodes.set(pos, h)
+        return true
+      }
+      walked.push([position, r])
+    }
+  }
+  if (sn !== 0 || !r.equals(root)) return false
+  if (nodes !== undefined && nodes.size < 2 * size) for (const [pos, h] of walked) nodes.set(pos, h)
+  return true
 }

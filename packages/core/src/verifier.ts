@@ -8,7 +8,7 @@ import { staticKeySource, type KeySource } from './key-set.js'
 import { decodeBase64url, encodeBase64url } from './lib/base64url.js'
 import { verifyBytes } from './lib/jws.js'
 import { parseOptions } from './lib/options.js'
-import { decodeProof, rootFromProof } from './merkle.js'
+import { verifyInclusion, type VerifiedNodes } from './merkle.js'
 import { notify, type IdctxObserver } from './observer.js'
 import { isProducerAllowed, meetsRequirements, type ProducerAcl, type Requirements } from './policies.js'
 import { ReasonCode } from './reason-codes.js'
@@ -134,6 +134,9 @@ interface Entry {
   readonly key: IdctxKey
   readonly source: KeySource
   readonly tokenSha256: string
+  /** The decoded `mh`, and the batch tree nodes authenticated against it so far. */
+  readonly root: Buffer
+  readonly nodes: VerifiedNodes
 }
 
 /** Partial facts about a token that failed, for the observer. */
@@ -272,7 +275,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
     known.claims = claims
     if (claims.iss !== found.issuer) return new Fail(ReasonCode.WrongIssuer, 'the key does not belong to the token issuer', 'iss')
     if (claims.aud !== o.audience) return new Fail(ReasonCode.WrongAudience, 'token audience does not match', 'aud')
-    return { claims, header: { alg: alg as Algorithm, kid }, key: found.key, source: found.source, tokenSha256: known.tokenSha256 ?? '' }
+    const root = decodeBase64url(claims.mh)
+    if (root === undefined) return new Fail(ReasonCode.Malformed, 'claim mh is not canonical base64url', 'mh')
+    return {
+      claims,
+      header: { alg: alg as Algorithm, kid },
+      key: found.key,
+      source: found.source,
+      tokenSha256: known.tokenSha256 ?? '',
+      root,
+      nodes: new Map(),
+    }
   }
 
   const check = async (input: VerifyInput, known: Known): Promise<{ entry: Entry; cached: boolean } | Fail> => {
@@ -323,12 +336,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return new Fail(ReasonCode.BindingMismatch, 'token was signed for another destination', 'dst')
     }
     const leaf = typeof input.leaf === 'function' ? input.leaf() : input.leaf
-    let root: Buffer | undefined = leaf
-    if (input.proof !== undefined) {
-      const proof = decodeProof(typeof input.proof === 'string' ? input.proof : input.proof.toString('utf8'))
-      root = proof === undefined ? undefined : rootFromProof(leaf, proof)
-    }
-    if (root === undefined || encodeBase64url(root) !== c.mh) {
+    const included =
+      input.proof === undefined
+        ? leaf.equals(entry.root)
+        : verifyInclusion(leaf, typeof input.proof === 'string' ? input.proof : input.proof.toString('utf8'), entry.root, entry.nodes)
+    if (!included) {
       return new Fail(ReasonCode.BindingMismatch, 'message does not match the token binding', 'mh')
     }
 
