@@ -31,8 +31,9 @@ const KAFKA_ASSETS_DIR = path.join(SCRIPT_DIR, 'kafka');
 const POM_FILE = path.join(KAFKA_ASSETS_DIR, 'pom.xml');
 const LOG4J_FILE = path.join(KAFKA_ASSETS_DIR, 'log4j.properties');
 
-// Newest 3.9.x on Maven Central. Do not move to 4.x: Kafka 4.0 removed the old
-// protocol versions (KIP-896) that kafkajs 2.2.4 still sends.
+// Newest 3.9.x on Maven Central. 3.9 is the last line that accepts every old protocol
+// version (Kafka 4.0 removed many, KIP-896; kafkajs 2.2.4 is unmaintained) and it uses
+// the log4j 1.x config in scripts/kafka/. See docs/broker.md before moving to 4.x.
 const DEFAULT_KAFKA_VERSION = '3.9.2';
 const HOST = '127.0.0.1';
 const DEFAULT_KAFKA_PORT = 39092;
@@ -781,7 +782,7 @@ async function startKafka() {
       return existing;
     }
     const version = kafkaVersion();
-    if (!version.startsWith('3.')) log(`warning: Kafka ${version} may not work with kafkajs 2.2.4 (see docs/broker.md)`);
+    if (!version.startsWith('3.')) log(`warning: Kafka ${version} is untested here (log4j2, KIP-896); see docs/broker.md`);
     const libs = await ensureKafkaLibs(version);
     const java = javaBinary();
     let state;

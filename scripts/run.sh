@@ -13,6 +13,14 @@ if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.mod
   "$PNPM" install --frozen-lockfile --reporter=append-only >&2
 fi
 
+typecheck() {
+  # Packages build with project references; tests, examples and benchmarks are checked as sources.
+  "$PNPM" exec tsc -b
+  for p in packages/*/test test examples/* bench; do
+    if [ -f "$p/tsconfig.json" ]; then "$PNPM" exec tsc -p "$p"; fi
+  done
+}
+
 services() {
   # Prints `export KAFKA_BROKERS=…` and `export REDIS_URL=…`; starts the broker if needed.
   eval "$(node scripts/broker.mjs env)"
@@ -20,25 +28,35 @@ services() {
 
 case "$task" in
   test)
-    "$PNPM" exec tsc -b
+    typecheck
     services
-    "$PNPM" exec vitest run "$@"
+    report="$(mktemp -t idctx-vitest-XXXXXX.json)"
+    status=0
+    "$PNPM" exec vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+    # A plain closing line any CI can read, from vitest's own JSON report.
+    node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+    ' "$report" 2>/dev/null || true
+    rm -f "$report"
+    exit "$status"
+    ;;
+  typecheck)
+    typecheck
     ;;
   unit)
     "$PNPM" exec vitest run --project unit "$@"
     ;;
   demo)
-    "$PNPM" exec tsc -b
     services
     "$PNPM" --filter @idctx/example-demo run demo "$@"
     ;;
   bench)
-    "$PNPM" exec tsc -b
     services
     "$PNPM" --filter @idctx/bench run bench "$@"
     ;;
   *)
-    echo "usage: scripts/run.sh test|unit|demo|bench" >&2
+    echo "usage: scripts/run.sh test|unit|typecheck|demo|bench" >&2
     exit 2
     ;;
 esac
