@@ -29,6 +29,8 @@ export interface VerifiedEvent {
   readonly destination: string
   readonly tokenSha256: string
   readonly trc: string | undefined
+  /** The message's W3C traceparent as the adapter found it (unverified). */
+  readonly traceparent: string | undefined
   /** True when the signature check was served from the verified-token cache. */
   readonly cached: boolean
   readonly durationMs: number
@@ -45,6 +47,10 @@ export interface RejectedEvent {
   readonly txn: string | undefined
   readonly tid: string | undefined
   readonly sub: string | undefined
+  /** The `trc` claim, when the signature was good enough to read claims. */
+  readonly trc: string | undefined
+  /** The message's W3C traceparent as the adapter found it (unverified). */
+  readonly traceparent: string | undefined
   readonly durationMs: number
 }
 

@@ -73,6 +73,12 @@ export interface VerifyInput {
   readonly requirements?: Requirements | undefined
   /** Grace after `exp` for a retried message, capped by `maxExpiryGraceSeconds`. */
   readonly expiryGraceSeconds?: number | undefined
+  /**
+   * The W3C `traceparent` that travelled with the message (Kafka header, BullMQ telemetry
+   * metadata). Not verified here: passed to the observer so tracing can link the creation
+   * context and flag a `trc` that disagrees with it.
+   */
+  readonly traceparent?: string | undefined
 }
 
 /** A successful verification. */
@@ -395,6 +401,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
         txn: c?.txn,
         tid: c?.tid,
         sub: c?.sub,
+        trc: c?.trc,
+        traceparent: input.traceparent,
         durationMs,
       })
       return { ok: false, error, tokenSha256: known.tokenSha256 }
@@ -411,6 +419,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       destination: input.destination,
       tokenSha256: entry.tokenSha256,
       trc: c.trc,
+      traceparent: input.traceparent,
       cached,
       durationMs,
     })
