@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { actorDepth, claimsSchema, REQUIRED_CLAIMS, type IdctxClaims } from './claims.js'
 import { nextHopContext, type VerifiedContext } from './context.js'
-import { VerificationError } from './errors.js'
+import { KeyError, VerificationError } from './errors.js'
 import { ALGORITHMS, type Algorithm, type IdctxKey, type Jwks } from './keys.js'
 import { staticKeySource, type KeySource } from './key-set.js'
 import { decodeBase64url, encodeBase64url } from './lib/base64url.js'
@@ -224,8 +224,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (found !== undefined) return found
     const refreshable = issuers.filter(([, s]) => s.refresh !== undefined)
     if (refreshable.length === 0) return undefined
-    await Promise.all(refreshable.map(([, s]) => (s.refresh as () => Promise<void>)().catch(() => {})))
-    return findKey(kid)
+    const outcomes = await Promise.allSettled(refreshable.map(([, s]) => (s.refresh as () => Promise<void>)()))
+    const again = findKey(kid)
+    // A key source that could not be reached is not the message's fault: throw so the adapter
+    // retries, instead of rejecting a token whose key may simply be new.
+    if (again === undefined && outcomes.some((r) => r.status === 'rejected')) {
+      throw new KeyError('a key source could not be refreshed while looking up an unknown kid')
+    }
+    return again
   }
 
   /** Steps 2–6: everything that depends on the token alone, cached by token string. */
