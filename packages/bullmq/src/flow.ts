@@ -1,0 +1,98 @@
+import type { FlowJob, FlowOpts, FlowProducer, JobNode } from 'bullmq'
+import { passThrough } from './pass-through.js'
+import { rejecting, resolveSigningOptions, signJobs, type PendingJob } from './signing.js'
+import type { AddOptions, SigningOptions } from './types.js'
+
+type AnyFlowProducer = FlowProducer<any, any>
+
+/** One node of a flow tree as BullMQ takes it (root or nested). */
+interface FlowNode {
+  name: string
+  queueName: string
+  data?: unknown
+  opts?: { delay?: number }
+  children?: FlowNode[]
+}
+
+/**
+ * The members {@link wrapFlowProducer} replaces or adds; everything else is the producer's own.
+ *
+ * @example
+ * ```ts
+ * await flows.addBulk([flowA, flowB], { context })
+ * ```
+ */
+export interface SignedFlowProducerMembers<F extends AnyFlowProducer> {
+  /** `FlowProducer.add`, with the parent and every child signed: one token, one proof per job. */
+  add(flow: FlowJob, opts?: FlowOpts, idctx?: AddOptions): Promise<JobNode>
+  /** `FlowProducer.addBulk`, with one token over every job of every flow. */
+  addBulk(flows: FlowJob[], idctx?: AddOptions): Promise<JobNode[]>
+  /** The wrapped flow producer itself. */
+  readonly unwrapped: F
+}
+
+/**
+ * A BullMQ flow producer whose `add` and `addBulk` sign every job of the flow.
+ *
+ * @example
+ * ```ts
+ * const flows: SignedFlowProducer<FlowProducer> = wrapFlowProducer(new FlowProducer({ connection }), { signer })
+ * ```
+ */
+export type SignedFlowProducer<F extends AnyFlowProducer> = Omit<F, keyof SignedFlowProducerMembers<F>> &
+  SignedFlowProducerMembers<F>
+
+function collect(node: FlowNode, opts: FlowOpts | undefined, out: PendingJob[]): void {
+  if (node === null || typeof node !== 'object') throw new TypeError('a flow node must be an object')
+  const queueDefault = opts?.queuesOptions?.[node.queueName]?.defaultJobOptions as { delay?: number } | undefined
+  out.push({ queueName: node.queueName, name: node.name, data: node.data, delayMs: node.opts?.delay ?? queueDefault?.delay })
+  if (node.children !== undefined) for (const child of node.children) collect(child, opts, out)
+}
+
+function rebuild(node: FlowNode, signed: readonly Record<string, unknown>[], next: { i: number }): FlowNode {
+  const data = signed[next.i++]
+  const copy: FlowNode = { ...node, data }
+  if (node.children !== undefined) copy.children = node.children.map((c) => rebuild(c, signed, next))
+  return copy
+}
+
+function signFlows(o: ReturnType<typeof resolveSigningOptions>, flows: readonly FlowJob[], opts: FlowOpts | undefined, idctx: AddOptions | undefined): FlowJob[] {
+  const pending: PendingJob[] = []
+  for (const f of flows) collect(f as FlowNode, opts, pending)
+  const signed = signJobs(o, pending, idctx)
+  const next = { i: 0 }
+  return flows.map((f) => rebuild(f as FlowNode, signed, next) as FlowJob)
+}
+
+/**
+ * Wraps a BullMQ `FlowProducer` so that `add` and `addBulk` sign the parent and every child of a
+ * flow — each bound to its own queue, name and data — with one token per call and a Merkle proof
+ * per job. The producer is not modified; every other member passes through.
+ *
+ * A parent only becomes processable when its children are done: if they may take longer than the
+ * token lifetime, give the call a longer `lifetimeSeconds` (see docs/bullmq.md).
+ *
+ * @example
+ * ```ts
+ * const flows = wrapFlowProducer(new FlowProducer({ connection }), { signer })
+ * await runWithContext(ctx, () =>
+ *   flows.add({
+ *     name: 'render', queueName: 'reports', data: { reportId: 'r-1' },
+ *     children: [{ name: 'fetch', queueName: 'sources', data: { source: 'ledger' } }],
+ *   }),
+ * )
+ * ```
+ */
+export function wrapFlowProducer<F extends AnyFlowProducer>(flowProducer: F, options: SigningOptions): SignedFlowProducer<F> {
+  const o = resolveSigningOptions('wrapFlowProducer options', options)
+  const members: SignedFlowProducerMembers<F> = {
+    add: (flow, opts, idctx) =>
+      rejecting(() => {
+        const [signed] = signFlows(o, [flow], opts, idctx)
+        return opts === undefined ? flowProducer.add(signed as FlowJob) : flowProducer.add(signed as FlowJob, opts)
+      }),
+    addBulk: (flows, idctx) => rejecting(() => flowProducer.addBulk(signFlows(o, flows, undefined, idctx))),
+    unwrapped: flowProducer,
+  }
+  return passThrough(flowProducer, members)
+}

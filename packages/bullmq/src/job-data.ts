@@ -1,0 +1,119 @@
+import { SigningError } from '@idctx/core'
+import { IDCTX_KEY } from './carrier.js'
+
+/**
+ * Whether a value is a plain object: created by `{}`, `Object.create(null)` or `JSON.parse` —
+ * not an array, not null, not a class instance.
+ *
+ * @example
+ * ```ts
+ * isPlainObject({ a: 1 }) // true
+ * isPlainObject(new Date()) // false
+ * ```
+ */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value) as unknown
+  return proto === Object.prototype || proto === null
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'object') {
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'a non-plain object'
+  }
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : 'a non-finite number'
+  return `a ${typeof value}`
+}
+
+/** Walks a value and throws on the first thing `JSON.stringify` would not store as it is. */
+function assertJson(value: unknown, path: string, seen: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return
+    case 'number':
+      if (!Number.isFinite(value)) throw unsignable(path, value)
+      return
+    case 'object':
+      break
+    default:
+      throw unsignable(path, value)
+  }
+  if (value === null) return
+  if (seen.has(value)) throw new SigningError(`job data is not signable: ${path} is a circular reference`)
+  if (Array.isArray(value)) {
+    seen.add(value)
+    for (let i = 0; i < value.length; i++) {
+      // A hole or undefined becomes null in JSON: refused, so the worker sees exactly what was signed.
+      if (!(i in value) || value[i] === undefined) {
+        throw new SigningError(`job data is not signable: ${path}[${i}] is undefined (JSON would store null)`)
+      }
+      assertJson(value[i], `${path}[${i}]`, seen)
+    }
+    seen.delete(value)
+    return
+  }
+  if (!isPlainObject(value)) throw unsignable(path, value)
+  seen.add(value)
+  for (const key of Object.keys(value)) {
+    const v = value[key]
+    // An undefined property is dropped by JSON and by the canonical form alike: both sides agree.
+    if (v !== undefined) assertJson(v, `${path}${pathSegment(key)}`, seen)
+  }
+  seen.delete(value)
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]{0,63}$/
+
+/** Keys can be data themselves (a map keyed by user id): only identifier-like keys are named. */
+function pathSegment(key: string): string {
+  return IDENTIFIER.test(key) ? `.${key}` : '[…]'
+}
+
+function unsignable(path: string, value: unknown): SigningError {
+  return new SigningError(
+    `job data is not signable: ${path} is ${describe(value)}; use plain objects, arrays, strings, finite numbers, booleans and null`,
+  )
+}
+
+/**
+ * Checks that job data can be signed: a plain object whose values survive BullMQ's
+ * `JSON.stringify` → Redis → `JSON.parse` unchanged, so the worker recomputes the same canonical
+ * bytes. `undefined` stands for "no data" (`{}`); properties whose value is `undefined` are
+ * dropped, as JSON drops them. Throws a {@link SigningError} naming the path, never the value.
+ *
+ * @example
+ * ```ts
+ * signableData({ invoiceId: 'inv-1', lines: [1, 2] }) // ok
+ * signableData({ at: new Date() })                    // SigningError: data.at is an instance of Date
+ * ```
+ */
+export function signableData(data: unknown): Record<string, unknown> {
+  if (data === undefined) return {}
+  if (!isPlainObject(data)) {
+    throw new SigningError(`job data must be a plain object, got ${describe(data)}`)
+  }
+  if (Object.prototype.hasOwnProperty.call(data, IDCTX_KEY)) {
+    throw new SigningError(`job data already has the reserved key ${IDCTX_KEY}`)
+  }
+  assertJson(data, 'data', new Set())
+  return data
+}
+
+/**
+ * The job data as the processor sees it: the same object when it has no `__idctx`, otherwise a
+ * shallow copy without it.
+ *
+ * @example
+ * ```ts
+ * withoutCarrier({ a: 1, __idctx: 'eyJ…' }) // { a: 1 }
+ * ```
+ */
+export function withoutCarrier(data: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.prototype.hasOwnProperty.call(data, IDCTX_KEY)) return data
+  const { [IDCTX_KEY]: _carrier, ...rest } = data
+  return rest
+}

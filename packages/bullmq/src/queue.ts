@@ -1,0 +1,96 @@
+import type { Queue } from 'bullmq'
+import { passThrough } from './pass-through.js'
+import { schedulerTemplate } from './scheduler.js'
+import { rejecting, resolveSigningOptions, signJobs, type PendingJob } from './signing.js'
+import type { AddOptions, SigningOptions } from './types.js'
+
+type AnyQueue = Queue<any, any, any, any, any, any, any, any>
+
+type AddArgs<Q extends AnyQueue> = Parameters<Q['add']>
+type BulkJobs<Q extends AnyQueue> = Parameters<Q['addBulk']>[0]
+type SchedulerArgs<Q extends AnyQueue> = Parameters<Q['upsertJobScheduler']>
+
+/**
+ * The members {@link wrapQueue} replaces or adds; everything else is the queue's own.
+ *
+ * @example
+ * ```ts
+ * await signedQueue.unwrapped.add('unsigned-probe', {}) // bypasses signing on purpose
+ * ```
+ */
+export interface SignedQueueMembers<Q extends AnyQueue> {
+  /**
+   * `Queue.add`, with the job signed for the current (or given) identity context. The data must
+   * be a plain, JSON-safe object without `__idctx`; the stored data gets the `__idctx` token.
+   */
+  add(name: AddArgs<Q>[0], data: AddArgs<Q>[1], opts?: AddArgs<Q>[2], idctx?: AddOptions): ReturnType<Q['add']>
+  /** `Queue.addBulk`, with one token for the whole call and a Merkle proof per job. */
+  addBulk(jobs: BulkJobs<Q>, idctx?: AddOptions): ReturnType<Q['addBulk']>
+  /**
+   * `Queue.upsertJobScheduler`, with the template data checked and stored WITHOUT a token: a
+   * worker configured with `schedulers[schedulerId]` signs each run for the scheduler principal.
+   */
+  upsertJobScheduler(
+    schedulerId: SchedulerArgs<Q>[0],
+    repeatOpts: SchedulerArgs<Q>[1],
+    template?: SchedulerArgs<Q>[2],
+  ): ReturnType<Q['upsertJobScheduler']>
+  /** The wrapped queue itself, for the rare call that must not be signed. */
+  readonly unwrapped: Q
+}
+
+/**
+ * A BullMQ queue whose `add`, `addBulk` and `upsertJobScheduler` are idctx-aware.
+ *
+ * @example
+ * ```ts
+ * const invoices: SignedQueue<Queue<Invoice>> = wrapQueue(new Queue<Invoice>('invoices', { connection }), { signer })
+ * ```
+ */
+export type SignedQueue<Q extends AnyQueue> = Omit<Q, keyof SignedQueueMembers<Q>> & SignedQueueMembers<Q>
+
+function delayOf(queue: AnyQueue, opts: { delay?: number } | undefined): number | undefined {
+  return opts?.delay ?? (queue.defaultJobOptions as { delay?: number } | undefined)?.delay
+}
+
+/**
+ * Wraps a BullMQ `Queue` so that `add` and `addBulk` sign each job's data with the identity
+ * context, bound to the queue, the job name and the exact data. The queue is not modified: the
+ * result is a view that passes every other member (`close`, `getJob`, events, …) through.
+ *
+ * A delayed job (`opts.delay`, or the queue's default delay) gets a token that lives
+ * `lifetimeSeconds + delay`, capped by `maxDelayLifetimeSeconds` (see docs/bullmq.md).
+ *
+ * @example
+ * ```ts
+ * const invoices = wrapQueue(new Queue('invoices', { connection }), { signer })
+ * await runWithContext({ sub: 'u-42', tid: 'acme', txn: randomUUID() }, () =>
+ *   invoices.add('invoice', { invoiceId: 'inv-1', total: 30 }),
+ * )
+ * ```
+ */
+export function wrapQueue<Q extends AnyQueue>(queue: Q, options: SigningOptions): SignedQueue<Q> {
+  const o = resolveSigningOptions('wrapQueue options', options)
+  const members: SignedQueueMembers<Q> = {
+    add: (name, data, opts, idctx) =>
+      rejecting(() => {
+        const pending: PendingJob = { queueName: queue.name, name, data, delayMs: delayOf(queue, opts) }
+        const [signed] = signJobs(o, [pending], idctx)
+        return queue.add(name, signed, opts) as ReturnType<Q['add']>
+      }),
+    addBulk: (jobs, idctx) =>
+      rejecting(() => {
+        const list = jobs as { name: string; data: unknown; opts?: { delay?: number } }[]
+        const signed = signJobs(
+          o,
+          list.map((j) => ({ queueName: queue.name, name: j.name, data: j.data, delayMs: delayOf(queue, j.opts) })),
+          idctx,
+        )
+        return queue.addBulk(list.map((j, i) => ({ ...j, data: signed[i] }))) as ReturnType<Q['addBulk']>
+      }),
+    upsertJobScheduler: (schedulerId, repeatOpts, template) =>
+      rejecting(() => queue.upsertJobScheduler(schedulerId, repeatOpts, schedulerTemplate(template)) as ReturnType<Q['upsertJobScheduler']>),
+    unwrapped: queue,
+  }
+  return passThrough(queue, members)
+}
