@@ -1,0 +1,7 @@
+export { createOtelObserver } from './observer.js'
+export type { OtelObserverOptions, TrcMismatchMode } from './observer.js'
+export { IdctxAttributes, MessagingAttributes, IdctxEvents, IdctxSpanNames, IdctxMetrics } from './attributes.js'
+export { activeTraceId, traceparentOf, parseTraceparent, formatTraceparent, contextFromTraceparent } from './traceparent.js'
+export { createUserIdAttribute } from './user-id.js'
+export type { UserIdMode } from './user-id.js'
+export { SCOPE_NAME, SCOPE_VERSION } from './version.js'
