@@ -1,0 +1,5 @@
+export { readEnv, redisConnection, intEnv } from './env.js'
+export type { ServiceEnv } from './env.js'
+export { startHttp, json } from './http.js'
+export type { Route } from './http.js'
+export { serviceKeys, jwksRoute } from './keys.js'
