@@ -1,0 +1,112 @@
+import { ConfigError } from '@idctx/core'
+import type { ConsumerRunConfig } from 'kafkajs'
+import { createConsumerRuntime } from './consumer-runtime.js'
+import { wrapEachBatch } from './each-batch.js'
+import { wrapEachMessage } from './each-message.js'
+import { passthrough } from './lib/passthrough.js'
+import { SIGNING_PRODUCER } from './producer.js'
+import type { ConsumerLike, IdctxConsumer, IdctxRunConfig, RejectionPolicy, WrapConsumerOptions } from './types.js'
+
+const POLICIES: readonly RejectionPolicy[] = ['dead-letter', 'skip', 'fail', 'audit']
+
+function isStringList(v: unknown): boolean {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)
+}
+
+function validate(options: WrapConsumerOptions): void {
+  const issues: { path: string; message: string }[] = []
+  const o = (options ?? {}) as Partial<WrapConsumerOptions>
+  if (typeof o.verifier?.verify !== 'function') issues.push({ path: 'verifier', message: 'a Verifier (createVerifier)' })
+  const t = o.tenant as unknown
+  const tenantOk =
+    (typeof t === 'string' && t.length > 0) ||
+    isStringList(t) ||
+    typeof t === 'function' ||
+    (typeof t === 'object' && t !== null && (t as { any?: unknown }).any === true)
+  if (!tenantOk) issues.push({ path: 'tenant', message: 'a tenant id, a list of them, { any: true } or a function' })
+  if (o.payloadTenant !== undefined && typeof o.payloadTenant !== 'function') {
+    issues.push({ path: 'payloadTenant', message: 'a function' })
+  }
+  if (o.requirements !== undefined && (typeof o.requirements !== 'object' || o.requirements === null) && typeof o.requirements !== 'function') {
+    issues.push({ path: 'requirements', message: 'a map of topic to requirements, or a function' })
+  }
+  const policy = o.policy ?? 'dead-letter'
+  if (!POLICIES.includes(policy)) issues.push({ path: 'policy', message: `one of ${POLICIES.join(', ')}` })
+  if (o.deadLetter !== undefined) {
+    const producer = o.deadLetter.producer as unknown as Record<PropertyKey, unknown> | undefined
+    if (typeof producer?.send !== 'function') {
+      issues.push({ path: 'deadLetter.producer', message: 'a kafkajs Producer' })
+    } else if (producer[SIGNING_PRODUCER] === true) {
+      issues.push({ path: 'deadLetter.producer', message: 'a plain producer, not one from wrapProducer (it would re-sign)' })
+    }
+    if (o.deadLetter.topic !== undefined && typeof o.deadLetter.topic !== 'function') {
+      issues.push({ path: 'deadLetter.topic', message: 'a function of the source topic' })
+    }
+  } else if (policy === 'dead-letter') {
+    issues.push({ path: 'deadLetter', message: 'required by the dead-letter policy ({ producer })' })
+  }
+  const store = o.contextStore
+  if (store !== undefined && (typeof store.run !== 'function' || typeof store.current !== 'function')) {
+    issues.push({ path: 'contextStore', message: 'a ContextStore' })
+  }
+  if (issues.length > 0) throw new ConfigError('consumer options', issues)
+}
+
+/**
+ * Wraps a kafkajs consumer so every record is verified before a handler sees it. `run` takes the
+ * usual configuration; `eachMessage` gets the kafkajs payload plus `identity` (the verified
+ * context) and runs inside that context, so a producer from {@link wrapProducer} used in the
+ * handler signs a new token with the same `sub`, `tid` and `txn` and itself on the actor chain.
+ * `eachBatch` gets a batch view without rejected records, each message carrying its `identity`,
+ * and `runInContext(message, fn)` to run per-record code in that record's context.
+ *
+ * For each record the wrapper reads the `idctx` header (all values, so a repeated header is
+ * `duplicate` and an absent one `missing`) and `idctx-proof`, recomputes the leaf from the topic,
+ * key and value actually delivered, and verifies destination `kafka:<topic>`, the expected
+ * tenant, the payload tenant, per-topic requirements and (with a replay store) coordinates
+ * `topic/partition/offset` — a redelivery at the same coordinates is not a replay.
+ *
+ * Rejected records follow `policy` (default `dead-letter`); see {@link RejectionPolicy} and
+ * docs/kafkajs.md for the offset semantics. Every rejection emits `observer.onDisposition`.
+ * Infrastructure failures (a revocation or replay store throwing, a tenant resolver throwing,
+ * the dead-letter write failing) are thrown, so kafkajs retries the record instead of
+ * dead-lettering a message that did nothing wrong.
+ *
+ * The returned object is a view of the consumer: `connect`, `subscribe`, `disconnect`, `on`,
+ * `events`, `seek`, `pause` and the rest are the consumer's own.
+ *
+ * @example
+ * ```ts
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), {
+ *   verifier,
+ *   tenant: 'acme',
+ *   deadLetter: { producer: dlqProducer },
+ * })
+ * await consumer.connect()
+ * await consumer.subscribe({ topics: ['orders'] })
+ * await consumer.run({
+ *   eachMessage: async ({ message, identity }) => {
+ *     await bill(identity.tid, identity.sub, message.value)
+ *     await producer.send({ topic: 'invoices', messages: [{ value: '…' }] }) // carries the context on
+ *   },
+ * })
+ * ```
+ */
+export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy = 'dead-letter'>(
+  consumer: C,
+  options: WrapConsumerOptions<P>,
+): IdctxConsumer<P, C> {
+  validate(options as WrapConsumerOptions)
+  const runtime = createConsumerRuntime(options as WrapConsumerOptions)
+  return passthrough(consumer, {
+    run(config: IdctxRunConfig<P> = {}): Promise<void> {
+      const { eachMessage, eachBatch, ...rest } = config
+      const kafkaConfig: ConsumerRunConfig = { ...rest }
+      if (eachMessage !== undefined) kafkaConfig.eachMessage = wrapEachMessage(eachMessage, runtime)
+      if (eachBatch !== undefined) {
+        kafkaConfig.eachBatch = wrapEachBatch(eachBatch, runtime, rest.eachBatchAutoResolve ?? true)
+      }
+      return consumer.run(kafkaConfig)
+    },
+  }) as unknown as IdctxConsumer<P, C>
+}

@@ -1,0 +1,99 @@
+import type { EachBatchHandler, KafkaMessage } from 'kafkajs'
+import { violationOf, type ConsumerRuntime, type Rejection } from './consumer-runtime.js'
+import { RecordRejectedError } from './errors.js'
+import { passthrough } from './lib/passthrough.js'
+import type { IdctxBatch, IdctxBatchMessage, IdctxEachBatchPayload, RejectionPolicy } from './types.js'
+
+/**
+ * The kafkajs `eachBatch` that verifies every record of the batch before the user's handler runs.
+ *
+ * 1. Every record is verified (the verifier's token cache makes that one signature check per
+ *    token plus a few hashes per record).
+ * 2. Rejected records are dead-lettered in one awaited write (or reported as skipped) BEFORE the
+ *    handler runs, so whatever offset the handler or kafkajs resolves later, every record below
+ *    it has either reached the handler or the dead-letter topic. A failed write throws: nothing of
+ *    the batch is resolved by the wrapper and kafkajs redelivers it.
+ * 3. The handler gets a batch view without the rejected records (skipped entirely when none
+ *    remain). Each message carries `identity` (audit policy: or `violation`).
+ * 4. With `eachBatchAutoResolve: false`, the handler resolves offsets itself; after it returns
+ *    normally the wrapper resolves rejected records that directly follow what the handler
+ *    resolved (otherwise kafkajs would fetch them again and again). With auto-resolve on, kafkajs
+ *    resolves `batch.lastOffset()` when the wrapper returns, as for any batch.
+ *
+ * Under `fail` the batch stops at the first rejected record: the handler sees only the records
+ * before it; with auto-resolve those are resolved, then the wrapper throws
+ * {@link RecordRejectedError} and kafkajs redelivers from the rejected record on.
+ */
+export function wrapEachBatch<P extends RejectionPolicy>(
+  handler: (payload: IdctxEachBatchPayload<P>) => Promise<void>,
+  runtime: ConsumerRuntime,
+  autoResolve: boolean,
+): EachBatchHandler {
+  const runInContext = <T>(message: IdctxBatchMessage<P>, fn: () => T): T => {
+    if (message === null || typeof message !== 'object' || !('identity' in message)) {
+      throw new TypeError('runInContext needs a message of the idctx batch view')
+    }
+    return message.identity === undefined ? fn() : runtime.store.run(message.identity, fn)
+  }
+
+  return async (payload) => {
+    const { batch } = payload
+    const { topic, partition } = batch
+    const view: IdctxBatchMessage<P>[] = []
+    const dropped: Rejection[] = []
+    const droppedOffsets = new Set<string>()
+    let failed: Rejection | undefined
+
+    for (const message of batch.messages as KafkaMessage[]) {
+      const r = await runtime.check(topic, partition, message)
+      if (r.ok) {
+        view.push({ ...message, identity: r.context } as IdctxBatchMessage<P>)
+        continue
+      }
+      const rejection: Rejection = { topic, partition, message, result: r, coordinates: r.coordinates }
+      if (runtime.policy === 'audit') {
+        runtime.report(rejection, 'audit')
+        view.push({ ...message, identity: undefined, violation: violationOf(rejection) } as IdctxBatchMessage<P>)
+      } else if (runtime.policy === 'fail') {
+        failed = rejection
+        break
+      } else {
+        dropped.push(rejection)
+        droppedOffsets.add(message.offset)
+      }
+    }
+
+    if (dropped.length > 0) {
+      if (runtime.policy === 'dead-letter') await runtime.deadLetter(dropped)
+      else for (const d of dropped) runtime.report(d, 'skip')
+    }
+
+    // kafkajs keeps the last offset resolved (not the highest), so mirror exactly that.
+    let resolved: bigint | undefined
+    const resolveOffset = (offset: string): void => {
+      payload.resolveOffset(offset)
+      resolved = BigInt(offset)
+    }
+
+    if (view.length > 0) {
+      const viewBatch = passthrough(batch, { messages: view }) as unknown as IdctxBatch<P>
+      await handler({ ...payload, batch: viewBatch, resolveOffset, runInContext } as IdctxEachBatchPayload<P>)
+    }
+
+    if (failed !== undefined) {
+      const last = view[view.length - 1]
+      if (autoResolve && last !== undefined) payload.resolveOffset(last.offset)
+      runtime.report(failed, 'fail')
+      throw new RecordRejectedError(failed.result.error, failed.coordinates, failed.result.tokenSha256)
+    }
+
+    if (!autoResolve && droppedOffsets.size > 0) {
+      let upTo: string | undefined
+      for (const m of batch.messages as KafkaMessage[]) {
+        if (droppedOffsets.has(m.offset)) upTo = m.offset
+        else if (resolved === undefined || BigInt(m.offset) > resolved) break
+      }
+      if (upTo !== undefined && (resolved === undefined || BigInt(upTo) > resolved)) payload.resolveOffset(upTo)
+    }
+  }
+}

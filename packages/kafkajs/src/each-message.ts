@@ -1,0 +1,42 @@
+import type { EachMessageHandler } from 'kafkajs'
+import type { ConsumerRuntime, Rejection } from './consumer-runtime.js'
+import { violationOf } from './consumer-runtime.js'
+import { RecordRejectedError } from './errors.js'
+import type { IdctxEachMessagePayload, RejectionPolicy } from './types.js'
+
+/**
+ * The kafkajs `eachMessage` that verifies a record before the user's handler sees it.
+ *
+ * Offset semantics: kafkajs resolves a record's offset only when `eachMessage` returns. A verified
+ * record runs the handler inside its context. A rejected record is dead-lettered (returning only
+ * after the dead-letter write is acknowledged; a failed write throws, so the record is
+ * redelivered), skipped, thrown on (`fail`), or handed to the handler with its violation (`audit`).
+ */
+export function wrapEachMessage<P extends RejectionPolicy>(
+  handler: (payload: IdctxEachMessagePayload<P>) => Promise<void>,
+  runtime: ConsumerRuntime,
+): EachMessageHandler {
+  return async (payload) => {
+    const { topic, partition, message } = payload
+    const r = await runtime.check(topic, partition, message)
+    if (r.ok) {
+      const identity = r.context
+      return runtime.store.run(identity, () => handler({ ...payload, identity } as IdctxEachMessagePayload<P>))
+    }
+    const rejection: Rejection = { topic, partition, message, result: r, coordinates: r.coordinates }
+    switch (runtime.policy) {
+      case 'dead-letter':
+        await runtime.deadLetter([rejection])
+        return
+      case 'skip':
+        runtime.report(rejection, 'skip')
+        return
+      case 'fail':
+        runtime.report(rejection, 'fail')
+        throw new RecordRejectedError(r.error, r.coordinates, r.tokenSha256)
+      case 'audit':
+        runtime.report(rejection, 'audit')
+        return handler({ ...payload, identity: undefined, violation: violationOf(rejection) } as IdctxEachMessagePayload<P>)
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto'
+import { kafkaDestination, kafkaLeaf, type ExpectedTenant, type Requirements, type VerifyResult } from '@idctx/core'
+import type { KafkaMessage } from 'kafkajs'
+import { headerString, headerValues, IdctxHeader, type RecordHeaders } from './headers.js'
+import type { ConsumedRecord, WrapConsumerOptions } from './types.js'
+
+/** Verifies one consumed record; throws only for infrastructure failures (stores, resolvers). */
+export type RecordCheck = (topic: string, partition: number, message: KafkaMessage) => Promise<VerifyResult>
+
+/** `topic/partition/offset`: a record's delivery coordinates. */
+export function coordinatesOf(topic: string, partition: number, offset: string): string {
+  return `${topic}/${partition}/${offset}`
+}
+
+/** Builds the per-record verification of a consumer from its options. */
+export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
+  const { verifier, tenant, payloadTenant } = options
+  const requirementsOf = requirementsLookup(options.requirements)
+  // A tenant that no token can carry: a record whose payload tenant cannot be read fails at the
+  // tenant step (after the signature and binding checks), never passes it.
+  const unreadableTenant = `\u0000unreadable-payload-tenant:${randomUUID()}`
+  const expected: (record: ConsumedRecord) => ExpectedTenant | Promise<ExpectedTenant> =
+    typeof tenant === 'function' ? tenant : () => tenant
+
+  return async (topic, partition, message) => {
+    const record: ConsumedRecord = { topic, partition, message }
+    const headers = message.headers as RecordHeaders
+    const proofs = headerValues(headers, IdctxHeader.Proof)
+    let payload: string | undefined
+    if (payloadTenant !== undefined) {
+      try {
+        payload = payloadTenant(record)
+      } catch {
+        payload = unreadableTenant
+      }
+    }
+    return verifier.verify({
+      tokens: headerValues(headers, IdctxHeader.Token),
+      // Two proofs cannot both be the record's: an empty proof never decodes, so the binding fails.
+      proof: proofs.length > 1 ? '' : proofs[0],
+      destination: kafkaDestination(topic),
+      leaf: () => kafkaLeaf(topic, message.key, message.value),
+      expectedTenant: await expected(record),
+      payloadTenant: payload,
+      coordinates: coordinatesOf(topic, partition, message.offset),
+      requirements: requirementsOf(topic),
+      traceparent: headerString(headers, 'traceparent'),
+    })
+  }
+}
+
+function requirementsLookup(
+  r: WrapConsumerOptions['requirements'],
+): (topic: string) => Requirements | undefined {
+  if (r === undefined) return () => undefined
+  if (typeof r === 'function') return r
+  return (topic) => (Object.prototype.hasOwnProperty.call(r, topic) ? r[topic] : undefined)
+}
