@@ -29,6 +29,7 @@ services() {
 case "$task" in
   test)
     typecheck
+    bash scripts/build-confluent.sh
     services
     report="$(mktemp -t idctx-vitest-XXXXXX.json)"
     status=0
