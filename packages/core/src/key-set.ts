@@ -19,8 +19,19 @@ export interface KeySet extends KeySource {
   readonly active: IdctxKey
   /** Active first, then retiring keys, newest first. */
   keys(): readonly IdctxKey[]
-  /** Makes `next` the active key; the previous active key is kept as retiring. */
-  rotate(next: IdctxKey): void
+  /**
+   * Publishes `next` in `jwks()` without signing with it yet. Stage a key, wait until every
+   * verifier has fetched the JWKS (their cache age, or one cooldown), then `rotate()`: no
+   * verifier ever meets an unknown kid.
+   */
+  stage(next: IdctxKey): void
+  /** The staged key, if any. */
+  readonly staged: IdctxKey | undefined
+  /**
+   * Makes `next` (or, without an argument, the staged key) the active key; the previous active key
+   * is kept as retiring.
+   */
+  rotate(next?: IdctxKey): void
   /** Drops retiring keys retired more than `maxAgeSeconds` ago (use the verifiers' lifetime cap). */
   prune(maxAgeSeconds: number): IdctxKey[]
   /** The public JWKS of all keys (what verifiers fetch). */
@@ -43,7 +54,9 @@ export interface KeySetOptions {
  * @example
  * ```ts
  * const keys = createKeySet({ active: generateKey('EdDSA', { kid: 'orders-1' }) })
- * keys.rotate(generateKey('EdDSA', { kid: 'orders-2' }))
+ * keys.stage(generateKey('EdDSA', { kid: 'orders-2' })) // published, not used yet
+ * // …once verifiers have refreshed their JWKS:
+ * keys.rotate()
  * setInterval(() => keys.prune(15 * 60), 60_000)
  * ```
  */
@@ -51,6 +64,7 @@ export function createKeySet(options: KeySetOptions): KeySet {
   const clock = options.clock ?? Date.now
   if (options.active.signingKey === undefined) throw new KeyError('the active key must be able to sign')
   let active = options.active
+  let staged: IdctxKey | undefined
   const retiring: { key: IdctxKey; retiredAt: number }[] = (options.retiring ?? []).map((key) => ({
     key,
     retiredAt: clock(),
@@ -59,6 +73,7 @@ export function createKeySet(options: KeySetOptions): KeySet {
   const reindex = () => {
     byKid.clear()
     for (const { key } of retiring) byKid.set(key.kid, key)
+    if (staged !== undefined) byKid.set(staged.kid, staged)
     byKid.set(active.kid, active)
   }
   reindex()
@@ -67,12 +82,24 @@ export function createKeySet(options: KeySetOptions): KeySet {
       return active
     },
     get: (kid) => byKid.get(kid),
-    keys: () => [active, ...retiring.map((r) => r.key)],
+    get staged() {
+      return staged
+    },
+    keys: () => [active, ...(staged !== undefined ? [staged] : []), ...retiring.map((r) => r.key)],
+    stage(next) {
+      if (next.signingKey === undefined) throw new KeyError('a staged key must be able to sign')
+      if (byKid.has(next.kid) && staged?.kid !== next.kid) throw new KeyError('the staged key must have a new kid')
+      staged = next
+      reindex()
+    },
     rotate(next) {
-      if (next.signingKey === undefined) throw new KeyError('the active key must be able to sign')
-      if (next.kid === active.kid) throw new KeyError('the new key must have a new kid')
+      const key = next ?? staged
+      if (key === undefined) throw new KeyError('rotate needs a key, or a staged one')
+      if (key.signingKey === undefined) throw new KeyError('the active key must be able to sign')
+      if (key.kid === active.kid) throw new KeyError('the new key must have a new kid')
       retiring.unshift({ key: active, retiredAt: clock() })
-      active = next
+      active = key
+      if (staged?.kid === key.kid || next === undefined) staged = undefined
       reindex()
     },
     prune(maxAgeSeconds) {
@@ -88,7 +115,7 @@ export function createKeySet(options: KeySetOptions): KeySet {
       reindex()
       return dropped
     },
-    jwks: () => toJwks([active, ...retiring.map((r) => r.key)]),
+    jwks: () => toJwks([active, ...(staged !== undefined ? [staged] : []), ...retiring.map((r) => r.key)]),
   }
 }
 
