@@ -77,8 +77,9 @@ export function kafkaLeaf(topic: string, key: KafkaBytes, value: KafkaBytes): Bu
 }
 
 /**
- * RFC 8785 (JCS) canonical JSON of BullMQ job data without the reserved token field.
- * Throws a TypeError when the data is not JSON-representable.
+ * RFC 8785 (JCS) canonical JSON of BullMQ job data without the reserved token field, as the
+ * consumer will read it back (BullMQ stores `JSON.stringify(data)`). Throws a TypeError when the
+ * data cannot be serialized (BigInt, cycles).
  *
  * @example
  * ```ts
@@ -91,7 +92,11 @@ export function canonicalJobData(data: Record<string, unknown>, reservedKey = '_
     const { [reservedKey]: _omit, ...rest } = data
     source = rest
   }
-  const text = (canonicalize as unknown as (v: unknown) => string | undefined)(source)
+  // Canonicalize what the consumer will see: a function or NaN value survives `canonicalize` as
+  // `undefined`/an Error, while BullMQ's JSON.stringify drops or nulls it; leaves must agree.
+  const stored = JSON.stringify(source) as string | undefined
+  if (stored === undefined) throw new TypeError('job data is not representable as JSON')
+  const text = (canonicalize as unknown as (v: unknown) => string | undefined)(JSON.parse(stored))
   if (text === undefined) throw new TypeError('job data is not representable as JSON')
   return text
 }

@@ -200,18 +200,20 @@ function pathLength(index: number, size: number): number {
 }
 
 /**
- * Inner nodes already authenticated against one token's root, keyed by tree position. Shared by
- * all records of a batch so that each record costs about two node hashes instead of log2(n).
+ * Inner nodes already authenticated against one token's root, keyed by tree position, with the
+ * proof text that led from each to the root. Shared by all records of a batch so that each record
+ * costs about two node hashes instead of log2(n).
  */
-export type VerifiedNodes = Map<number, Buffer>
+export type VerifiedNodes = Map<number, { readonly node: Buffer; readonly rest: string }>
 
 const POSITION = MAX_TREE_SIZE + 1
 
 /**
  * Checks that `leaf` is included under `root` according to an `idctx-proof` header value. The
  * proof must have exactly the RFC 9162 shape for its index and size; the walk stops early at a
- * node already authenticated for this root (from an earlier record of the same batch) — the
- * remaining path of that earlier proof is a valid continuation, so inclusion is still proven.
+ * node already authenticated for this root (from an earlier record of the same batch) when the
+ * rest of this proof is the very text that authenticated it, so the outcome never depends on
+ * which records were verified before.
  */
 export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer, nodes?: VerifiedNodes): boolean {
   if (proofHeader.length > 4096) return false
@@ -225,9 +227,12 @@ export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer,
   let fn = index
   let sn = size - 1
   let r = leaf
-  const walked: [number, Buffer][] = []
+  const walked: [number, Buffer, string][] = []
+  let offset = i.length + s.length + 2
   for (let k = 2; k < parts.length; k++) {
-    const p = decodeBase64url(parts[k] as string)
+    const part = parts[k] as string
+    offset += part.length + 1
+    const p = decodeBase64url(part)
     if (p === undefined || p.length !== 32) return false
     if ((fn & 1) === 1 || fn === sn) {
       r = hashNode(p, r)
@@ -244,16 +249,19 @@ export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer,
     sn >>>= 1
     if (nodes !== undefined && sn > 0) {
       const position = fn * POSITION + sn
+      const rest = proofHeader.slice(offset)
       const known = nodes.get(position)
-      if (known !== undefined) {
-        if (!known.equals(r)) return false
-        for (const [pos, h] of walked) nodes.set(pos, h)
+      // Stop early only when the rest of the path is the one that authenticated this node: the
+      // full walk would then reach mh too, so a proof with altered upper hashes (or garbage
+      // there) fails the same way whether or not other records were verified first.
+      if (known !== undefined && known.rest === rest && known.node.equals(r)) {
+        for (const [pos, node, text] of walked) nodes.set(pos, { node, rest: text })
         return true
       }
-      walked.push([position, r])
+      walked.push([position, r, rest])
     }
   }
   if (sn !== 0 || !r.equals(root)) return false
-  if (nodes !== undefined && nodes.size < 2 * size) for (const [pos, h] of walked) nodes.set(pos, h)
+  if (nodes !== undefined && nodes.size < 2 * size) for (const [pos, node, text] of walked) nodes.set(pos, { node, rest: text })
   return true
 }

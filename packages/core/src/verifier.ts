@@ -161,12 +161,16 @@ function toSource(keys: IssuerKeys): KeySource {
   return staticKeySource(keys as readonly IdctxKey[] | Jwks)
 }
 
+// Fatal on invalid UTF-8, as jose decodes: a lenient decoder would map distinct signed bytes to
+// the same U+FFFD text and accept claims jose refuses.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
 function parseJsonObject(b64: string): Record<string, unknown> | undefined {
   const bytes = decodeBase64url(b64)
   if (bytes === undefined) return undefined
   let value: unknown
   try {
-    value = JSON.parse(bytes.toString('utf8'))
+    value = JSON.parse(utf8.decode(bytes))
   } catch {
     return undefined
   }
@@ -266,7 +270,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     let payload: unknown
     try {
-      payload = JSON.parse(payloadBytes.toString('utf8'))
+      payload = JSON.parse(utf8.decode(payloadBytes))
     } catch {
       return new Fail(ReasonCode.Malformed, 'payload is not JSON')
     }

@@ -1,0 +1,258 @@
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import {
+  createRemoteJwks,
+  createVerifier,
+  exportPrivateJwk,
+  exportPublicJwk,
+  generateKey,
+  KeyError,
+  type IdctxKey,
+  type RemoteJwks,
+} from '@idctx/core'
+import { AUD, baseInput, clock, CONTEXT, DEST, ISS, LEAF, ordersSigner } from './fixtures.js'
+
+/** A real JWKS endpoint on 127.0.0.1: what it serves and how often it was asked. */
+const endpoint = {
+  status: 200,
+  body: '{"keys":[]}',
+  /** Held back until released, so concurrent lookups overlap one pending fetch. */
+  gate: undefined as Promise<void> | undefined,
+  requests: 0,
+  location: undefined as string | undefined,
+}
+let server: Server
+let url: string
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    endpoint.requests++
+    const reply = () => {
+      if (endpoint.location !== undefined) {
+        res.writeHead(302, { location: endpoint.location })
+        res.end()
+        return
+      }
+      res.writeHead(endpoint.status, { 'content-type': 'application/json' })
+      res.end(endpoint.body)
+    }
+    if (endpoint.gate !== undefined) void endpoint.gate.then(reply)
+    else reply()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`
+})
+
+afterAll(async () => {
+  server.closeAllConnections()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+})
+
+const serve = (keys: readonly IdctxKey[]) => {
+  endpoint.status = 200
+  endpoint.location = undefined
+  endpoint.body = JSON.stringify({ keys: keys.map(exportPublicJwk) })
+}
+
+const k1 = generateKey('EdDSA', { kid: 'remote-1' })
+const k2 = generateKey('ES256', { kid: 'remote-2' })
+const k3 = generateKey('RS256', { kid: 'remote-3' })
+const tokenOf = (key: IdctxKey) => ordersSigner(key).sign(CONTEXT, [{ destination: DEST, leaf: LEAF }]).token
+
+function setup(options: { cooldownMs?: number; maxAgeMs?: number; maxBytes?: number } = {}) {
+  let now = 0
+  const remote: RemoteJwks = createRemoteJwks(url, { clock: () => now, cooldownMs: 30_000, ...options })
+  const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: remote }, clock })
+  const before = endpoint.requests
+  return {
+    remote,
+    verifier,
+    fetched: () => endpoint.requests - before,
+    advance: (ms: number) => (now += ms),
+    reason: async (token: string) => {
+      const r = await verifier.verify(baseInput(token))
+      return r.ok ? 'ok' : r.error.reason
+    },
+  }
+}
+
+beforeEach(() => {
+  endpoint.gate = undefined
+  serve([k1])
+})
+
+describe('remote JWKS: fetch and cache', () => {
+  it('fetches on first use and serves later tokens from its cache', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.verifier.clearCache()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    expect(s.fetched()).toBe(1)
+    expect(s.remote.fetches).toBe(1)
+  })
+
+  it('refreshes once on an unknown kid and finds a newly published key', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    serve([k2, k1])
+    s.advance(30_000)
+    expect(await s.reason(tokenOf(k2))).toBe('ok')
+    expect(s.fetched()).toBe(2)
+    expect(await s.reason(tokenOf(k2))).toBe('ok')
+    expect(s.fetched()).toBe(2)
+  })
+
+  it('refreshes in the background once the cache is older than maxAge', async () => {
+    const s = setup({ maxAgeMs: 60_000 })
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.advance(61_000)
+    s.verifier.clearCache()
+    expect(await s.reason(tokenOf(k1))).toBe('ok') // served from the still-valid cache
+    await s.remote.refresh() // joins the background refresh that get() started
+    expect(s.fetched()).toBe(2)
+  })
+})
+
+describe('remote JWKS: cooldown', () => {
+  it('does not refetch for an unknown kid within the cooldown, and does after it', async () => {
+    const s = setup({ cooldownMs: 30_000 })
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    expect(await s.reason(tokenOf(k3))).toBe('unknown_kid') // cooldown since the first fetch
+    expect(s.fetched()).toBe(1)
+    s.advance(30_000)
+    expect(await s.reason(tokenOf(k3))).toBe('unknown_kid') // one refresh, still not published
+    expect(s.fetched()).toBe(2)
+    for (let i = 0; i < 10; i++) expect(await s.reason(tokenOf(k3))).toBe('unknown_kid')
+    s.advance(29_999)
+    expect(await s.reason(tokenOf(k3))).toBe('unknown_kid')
+    expect(s.fetched()).toBe(2)
+    serve([k1, k3])
+    s.advance(1)
+    expect(await s.reason(tokenOf(k3))).toBe('ok')
+    expect(s.fetched()).toBe(3)
+  })
+
+  it('an injected unknown kid costs at most one fetch per cooldown', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.advance(30_000)
+    const { forge, makeKeyring } = await import('./fixtures.js')
+    const ring = makeKeyring()
+    for (const kid of ['../../etc/passwd', "' OR 1=1 --", 'a', 'b', 'c']) {
+      expect(await s.reason(forge(ring, { headerPatch: { kid } }))).toBe('unknown_kid')
+    }
+    expect(s.fetched()).toBe(2)
+  })
+})
+
+describe('remote JWKS: no stampede', () => {
+  it('50 concurrent verifications of a new kid cause exactly one fetch', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    serve([k1, k2])
+    s.advance(30_000)
+    let release: () => void = () => {}
+    endpoint.gate = new Promise<void>((r) => (release = r))
+    const tokens = Array.from({ length: 50 }, () => tokenOf(k2))
+    const pending = Promise.all(tokens.map((t) => s.reason(t)))
+    // let every verification reach the key lookup while the one fetch is held open
+    await new Promise((r) => setImmediate(r))
+    release()
+    const reasons = await pending
+    expect(reasons).toEqual(Array(50).fill('ok'))
+    expect(s.fetched()).toBe(2)
+    expect(s.remote.fetches).toBe(2)
+  })
+
+  it('50 concurrent verifications of a kid that stays unknown cause exactly one fetch', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.advance(30_000)
+    let release: () => void = () => {}
+    endpoint.gate = new Promise<void>((r) => (release = r))
+    const pending = Promise.all(Array.from({ length: 50 }, () => s.reason(tokenOf(k3))))
+    await new Promise((r) => setImmediate(r))
+    release()
+    expect(await pending).toEqual(Array(50).fill('unknown_kid'))
+    expect(s.fetched()).toBe(2)
+  })
+})
+
+describe('remote JWKS: failures keep the last good keys', () => {
+  it.each([
+    ['HTTP 500', () => { endpoint.status = 500; endpoint.body = 'oops' }],
+    ['a body that is not JSON', () => { endpoint.body = '{"keys": [' }],
+    ['a body without a keys array', () => { endpoint.body = '{"jwks":[]}' }],
+    ['a redirect (refused)', () => { endpoint.location = 'http://127.0.0.1:1/elsewhere' }],
+  ])('%s: known kids still verify; an unknown kid throws (retry) instead of rejecting', async (_name, breakIt) => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    breakIt()
+    s.advance(30_000)
+    await expect(s.verifier.verify(baseInput(tokenOf(k2)))).rejects.toBeInstanceOf(KeyError)
+    expect(s.fetched()).toBe(2)
+    s.verifier.clearCache()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    // within the cooldown the failed source is not asked again: the kid is simply unknown
+    expect(await s.reason(tokenOf(k2))).toBe('unknown_kid')
+    expect(s.fetched()).toBe(2)
+  })
+
+  it('a body over maxBytes is refused and the keys are kept', async () => {
+    const s = setup({ maxBytes: 512 })
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    serve([k1, k2, k3])
+    expect(endpoint.body.length).toBeGreaterThan(512)
+    s.advance(30_000)
+    await expect(s.remote.refresh()).rejects.toBeInstanceOf(KeyError)
+    s.verifier.clearCache()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+  })
+
+  it('an endpoint that is down at first use throws, then recovers after the cooldown', async () => {
+    endpoint.status = 503
+    const s = setup()
+    await expect(s.verifier.verify(baseInput(tokenOf(k1)))).rejects.toBeInstanceOf(KeyError)
+    serve([k1])
+    s.advance(30_000)
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+  })
+})
+
+describe('remote JWKS: what it accepts', () => {
+  it('skips keys it cannot use and keeps the others', async () => {
+    const weak = (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' })
+    endpoint.body = JSON.stringify({
+      keys: [
+        { ...exportPublicJwk(k2), use: 'enc' },
+        { ...exportPrivateJwk(generateKey('HS256', { kid: 'hs' })) },
+        { ...exportPublicJwk(k3), alg: 'RS384' },
+        { ...weak, kid: 'weak', alg: 'RS256' },
+        { ...exportPublicJwk(k3), kid: undefined },
+        null,
+        'garbage',
+        exportPublicJwk(k1),
+      ],
+    })
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    expect(s.remote.get('remote-2')).toBeUndefined()
+    expect(s.remote.get('hs')).toBeUndefined()
+    expect(s.remote.get('weak')).toBeUndefined()
+    expect(s.remote.get('remote-3')).toBeUndefined()
+  })
+
+  it('serves verification keys only: a private JWK published by mistake does not make it a signer', async () => {
+    endpoint.body = JSON.stringify({ keys: [exportPrivateJwk(k1)] })
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    expect(s.remote.get('remote-1')?.alg).toBe('EdDSA')
+  })
+
+  it('refuses a URL that is not http(s)', () => {
+    expect(() => createRemoteJwks('file:///etc/passwd')).toThrow(TypeError)
+    expect(() => createRemoteJwks('ftp://127.0.0.1/jwks')).toThrow(TypeError)
+  })
+})
