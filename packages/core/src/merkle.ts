@@ -207,6 +207,8 @@ function pathLength(index: number, size: number): number {
 export type VerifiedNodes = Map<number, { readonly node: Buffer; readonly rest: string }>
 
 const POSITION = MAX_TREE_SIZE + 1
+const HASH_FIELD = 44
+const DOT = 0x2e
 
 /**
  * Checks that `leaf` is included under `root` according to an `idctx-proof` header value. The
@@ -217,22 +219,32 @@ const POSITION = MAX_TREE_SIZE + 1
  */
 export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer, nodes?: VerifiedNodes): boolean {
   if (proofHeader.length > 4096) return false
-  const parts = proofHeader.split('.')
-  const [i, s] = parts
-  if (i === undefined || s === undefined || !DECIMAL.test(i) || !DECIMAL.test(s)) return false
+  const d1 = proofHeader.indexOf('.')
+  const d2 = d1 < 0 ? -1 : proofHeader.indexOf('.', d1 + 1)
+  if (d2 < 0) return false
+  const i = proofHeader.slice(0, d1)
+  const s = proofHeader.slice(d1 + 1, d2)
+  if (!DECIMAL.test(i) || !DECIMAL.test(s)) return false
   const index = Number(i)
   const size = Number(s)
   if (size < 2 || size > MAX_TREE_SIZE || index >= size) return false
-  if (parts.length - 2 !== pathLength(index, size)) return false
+  // Each sibling is 43 base64url characters (32 bytes), separated by dots: the header's length
+  // alone says whether the path has the RFC 9162 length for this index and size.
+  const n = pathLength(index, size)
+  const head = d2 + 1
+  if (proofHeader.length !== head + n * HASH_FIELD - 1) return false
   let fn = index
   let sn = size - 1
   let r = leaf
-  const walked: [number, Buffer, string][] = []
-  let offset = i.length + s.length + 2
-  for (let k = 2; k < parts.length; k++) {
-    const part = parts[k] as string
-    offset += part.length + 1
-    const p = decodeBase64url(part)
+  const walked: [number, Buffer, number][] = []
+  const remember = () => {
+    if (nodes === undefined || nodes.size >= 2 * size) return
+    for (const [pos, node, restAt] of walked) nodes.set(pos, { node, rest: proofHeader.slice(restAt) })
+  }
+  for (let k = 0; k < n; k++) {
+    const at = head + k * HASH_FIELD
+    if (k < n - 1 && proofHeader.charCodeAt(at + HASH_FIELD - 1) !== DOT) return false
+    const p = decodeBase64url(proofHeader.slice(at, at + HASH_FIELD - 1))
     if (p === undefined || p.length !== 32) return false
     if ((fn & 1) === 1 || fn === sn) {
       r = hashNode(p, r)
@@ -249,19 +261,24 @@ export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer,
     sn >>>= 1
     if (nodes !== undefined && sn > 0) {
       const position = fn * POSITION + sn
-      const rest = proofHeader.slice(offset)
+      const restAt = at + HASH_FIELD
       const known = nodes.get(position)
-      // Stop early only when the rest of the path is the one that authenticated this node: the
-      // full walk would then reach mh too, so a proof with altered upper hashes (or garbage
+      // Stop early only when the rest of the path is the very text that authenticated this node:
+      // the full walk would then reach mh too, so a proof with altered upper hashes (or garbage
       // there) fails the same way whether or not other records were verified first.
-      if (known !== undefined && known.rest === rest && known.node.equals(r)) {
-        for (const [pos, node, text] of walked) nodes.set(pos, { node, rest: text })
+      if (
+        known !== undefined &&
+        known.rest.length === proofHeader.length - restAt &&
+        proofHeader.endsWith(known.rest) &&
+        known.node.equals(r)
+      ) {
+        remember()
         return true
       }
-      walked.push([position, r, rest])
+      walked.push([position, r, restAt])
     }
   }
   if (sn !== 0 || !r.equals(root)) return false
-  if (nodes !== undefined && nodes.size < 2 * size) for (const [pos, node, text] of walked) nodes.set(pos, { node, rest: text })
+  remember()
   return true
 }

@@ -143,6 +143,8 @@ interface Entry {
   /** The decoded `mh`, and the batch tree nodes authenticated against it so far. */
   readonly root: Buffer
   readonly nodes: VerifiedNodes
+  /** The last context handed out for this token (see `verify`). */
+  context: VerifiedContext | undefined
 }
 
 /** Partial facts about a token that failed, for the observer. */
@@ -301,6 +303,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       tokenSha256: known.tokenSha256 ?? '',
       root,
       nodes: new Map(),
+      context: undefined,
     }
   }
 
@@ -313,7 +316,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length
     if (size > o.maxTokenBytes) return new Fail(ReasonCode.Oversize, `token exceeds ${o.maxTokenBytes} bytes`)
     if (size === 0) return new Fail(ReasonCode.Missing, 'the idctx token is empty')
-    const token = typeof raw === 'string' ? raw : raw.toString('utf8')
+    // latin1 is the cheapest exact decoding of ASCII; any non-ASCII byte fails the base64url
+    // check either way, and tokenSha256 is taken over the bytes as they arrived.
+    const token = typeof raw === 'string' ? raw : raw.toString('latin1')
 
     let entry = cache.get(token)
     let cached = false
@@ -324,7 +329,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       known.claims = entry.claims
     } else {
       if (entry !== undefined) cache.delete(token)
-      known.tokenSha256 = createHash('sha256').update(token).digest('hex')
+      known.tokenSha256 = createHash('sha256').update(raw).digest('hex')
       const r = await verifyToken(token, known)
       if (r instanceof Fail) return r
       entry = r
@@ -433,11 +438,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
       cached,
       durationMs,
     })
-    const context: VerifiedContext = {
-      ...nextHopContext(c),
-      claims: c,
-      destination: input.destination,
-      tokenSha256: entry.tokenSha256,
+    // Every record of a batch shares its token and usually its destination: build the (frozen)
+    // context once per pair instead of once per record.
+    let context = entry.context
+    if (context === undefined || context.destination !== input.destination) {
+      context = Object.freeze({ ...nextHopContext(c), claims: c, destination: input.destination, tokenSha256: entry.tokenSha256 })
+      entry.context = context
     }
     return { ok: true, claims: c, context, tokenSha256: entry.tokenSha256, cached }
   }
