@@ -177,6 +177,34 @@ describe('kafkajs round trip', () => {
     expect(got.find((g) => g.topic === b)?.keep).toEqual(['me'])
   })
 
+  it('traceparent option: added to records without one, never overwriting the caller\'s', async () => {
+    const [topic] = (await h.createTopics('rt-tp', 1)) as [string]
+    const current = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const callers = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    const producer = wrapProducer(await h.producer(), { signer: orders.signer, traceparent: () => current })
+    await producer.send(
+      { topic, messages: [{ key: 'a', value: '1' }, { key: 'b', value: '2', headers: { traceparent: callers } }] },
+      { context: user },
+    )
+    const seen = new Map<string, { traceparent: string[]; traceparentSeen: string | undefined }>()
+    const consumer = wrapConsumer(h.consumer(), {
+      verifier: verifierFor([orders], { observer: { onVerified: (e) => void (lastTp = e.traceparent) } }),
+      tenant: 'acme',
+      policy: 'fail',
+    })
+    let lastTp: string | undefined
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.set(String(message.key), { traceparent: headerTexts(message.headers, 'traceparent'), traceparentSeen: lastTp })
+      },
+    })
+    await waitFor('two records', () => seen.size === 2)
+    expect(seen.get('a')).toEqual({ traceparent: [current], traceparentSeen: current })
+    expect(seen.get('b')).toEqual({ traceparent: [callers], traceparentSeen: callers })
+  })
+
   it('transactions: a committed send arrives verified, an aborted one never arrives under read_committed', async () => {
     const topic = await h.createTopic('rt-tx')
     const producer = wrapProducer(

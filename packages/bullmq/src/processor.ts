@@ -250,6 +250,7 @@ export function createProcessor<DataType, ResultType, NameType extends string>(
       target: o.policy === 'fail' ? 'failed' : undefined,
       coordinates: `${real.queueQualifiedName}/${String(real.id)}`,
       tokenSha256: outcome.tokenSha256,
+      traceparent: jobTraceparent(real.opts),
     })
     if (o.policy === 'fail') throw new JobRejectedError(outcome.error)
     return processor(view, { identity: undefined, rejection: outcome.error, lockToken, signal })

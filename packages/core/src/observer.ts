@@ -64,6 +64,8 @@ export interface DispositionEvent {
   /** Delivery coordinates: `topic/partition/offset` or `queue/jobId`. */
   readonly coordinates: string | undefined
   readonly tokenSha256: string | undefined
+  /** The message's W3C traceparent as the adapter found it (unverified), to trace the disposition. */
+  readonly traceparent: string | undefined
 }
 
 /**

@@ -8,6 +8,7 @@ import {
 } from '@idctx/core'
 import type { KafkaMessage } from 'kafkajs'
 import { defaultDeadLetterTopic, writeDeadLetters } from './dead-letter.js'
+import { headerString, type RecordHeaders } from './headers.js'
 import { coordinatesOf, createRecordCheck } from './record-check.js'
 import type { RejectionPolicy, Violation, WrapConsumerOptions } from './types.js'
 
@@ -56,6 +57,7 @@ export function createConsumerRuntime(options: WrapConsumerOptions): ConsumerRun
       target,
       coordinates: r.coordinates,
       tokenSha256: r.result.tokenSha256,
+      traceparent: headerString(r.message.headers as RecordHeaders, 'traceparent'),
     })
   }
 

@@ -36,6 +36,11 @@ export interface WrapProducerOptions {
    * are sent unsigned.
    */
   requireContext?: boolean
+  /**
+   * The W3C traceparent of the current span (e.g. `traceparentOf` from `@idctx/otel`), added as a
+   * `traceparent` header to records that have none — for tracing without a Kafka instrumentation.
+   */
+  traceparent?: () => string | undefined
 }
 
 /** Per-call options: the second argument of `send`/`sendBatch`. */
@@ -93,6 +98,9 @@ function validate(options: WrapProducerOptions): void {
   if (store !== undefined && (typeof store.run !== 'function' || typeof store.current !== 'function')) {
     issues.push({ path: 'contextStore', message: 'a ContextStore' })
   }
+  if (options?.traceparent !== undefined && typeof options.traceparent !== 'function') {
+    issues.push({ path: 'traceparent', message: 'a function returning the current traceparent' })
+  }
   if (options?.requireContext !== undefined && typeof options.requireContext !== 'boolean') {
     issues.push({ path: 'requireContext', message: 'a boolean' })
   }
@@ -134,6 +142,7 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
   const signer = options.signer
   const store = options.contextStore ?? defaultContextStore
   const requireContext = options.requireContext ?? true
+  const traceparentOf = options.traceparent
 
   const sign = (groups: readonly TopicMessages[], call: SendOptions | undefined): TopicMessages[] | undefined => {
     if (call?.unsigned === true) return undefined
@@ -161,6 +170,7 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
     }
     if (bindings.length === 0) return undefined
     const signed = signer.sign(context, bindings)
+    const traceparent = traceparentOf?.()
     let i = 0
     return groups.map((group) => ({
       ...group,
@@ -168,6 +178,7 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
         const proof = signed.proofs[i++]
         const headers: NonNullable<Message['headers']> = { ...m.headers, [IdctxHeader.Token]: signed.token }
         if (proof !== undefined) headers[IdctxHeader.Proof] = proof
+        if (traceparent !== undefined && headers.traceparent === undefined) headers.traceparent = traceparent
         return { ...m, headers }
       }),
     }))

@@ -16,7 +16,7 @@ import type { DispositionEvent, IdctxObserver, RejectedEvent, SignedEvent, Verif
 import { IdctxAttributes as A, IdctxEvents, IdctxSpanNames, MessagingAttributes } from './attributes.js'
 import { messagingAttributes } from './lib/destination.js'
 import { instrumentSource } from './lib/instruments.js'
-import { parseTraceparent } from './traceparent.js'
+import { contextFromTraceparent, parseTraceparent } from './traceparent.js'
 import { createUserIdAttribute, type UserIdMode } from './user-id.js'
 import { SCOPE_NAME, SCOPE_VERSION } from './version.js'
 
@@ -257,13 +257,15 @@ export function createOtelObserver(options: OtelObserverOptions = {}): IdctxObse
     if (active !== undefined) {
       active.addEvent(IdctxEvents.Disposition, attrs)
     } else {
+      // No processing span: settle under the message's own trace rather than start a new one.
+      const parent = e.traceparent === undefined ? ctx : contextFromTraceparent(e.traceparent, ctx)
       const span = tracer.startSpan(
         `${IdctxSpanNames.Disposition} ${e.destination}`,
         {
           kind: SpanKind.INTERNAL,
           attributes: { ...messagingAttributes(e.destination), [MessagingAttributes.OperationType]: 'settle' },
         },
-        ctx,
+        parent,
       )
       if (span.isRecording()) {
         span.setAttributes(attrs)

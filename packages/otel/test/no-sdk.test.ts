@@ -23,7 +23,7 @@ it('without an SDK nothing throws, nothing is bound, and a later SDK is picked u
   expect((await verifier.verify({ tokens: [], destination, leaf, expectedTenant: 'acme' })).ok).toBe(false)
   // called directly too, since notify() would hide a throw
   expect(() =>
-    observer.onDisposition?.({ reason: 'missing', destination, policy: 'skip', target: undefined, coordinates: undefined, tokenSha256: undefined }),
+    observer.onDisposition?.({ reason: 'missing', destination, policy: 'skip', target: undefined, coordinates: undefined, tokenSha256: undefined, traceparent: undefined }),
   ).not.toThrow()
   expect(() =>
     observer.onRejected?.({

@@ -70,7 +70,7 @@ it('a full sign + verify + reject + disposition cycle exports no token, signatur
       tokens.push(tampered)
       const forged = await verifier.verify({ tokens: [tampered], proof: signed.proofs[0], destination, leaf: leaves[0]!, expectedTenant: 'acme', traceparent })
       expect(forged.ok === false && forged.error.reason).toBe(ReasonCode.BadSignature)
-      observer.onDisposition?.({ reason: 'bad_signature', destination, policy: 'dead-letter', target: 'orders.idctx-dlq', coordinates: 'orders/0/7', tokenSha256: forged.tokenSha256 })
+      observer.onDisposition?.({ reason: 'bad_signature', destination, policy: 'dead-letter', target: 'orders.idctx-dlq', coordinates: 'orders/0/7', tokenSha256: forged.tokenSha256, traceparent: undefined })
     })
   })
 

@@ -324,6 +324,7 @@ describe('dispositions', () => {
         target: 'orders.idctx-dlq',
         coordinates: 'orders/0/42',
         tokenSha256: 'ab'.repeat(32),
+        traceparent: undefined,
       }),
     )
     const s = finished('process orders')
@@ -339,7 +340,7 @@ describe('dispositions', () => {
     expect(counterSum(after, IdctxMetrics.RejectionsHandled, match) - counterSum(before, IdctxMetrics.RejectionsHandled, match)).toBe(1)
   })
 
-  it('get an own `idctx disposition` span without an active one', () => {
+  it('get an own `idctx disposition` span without an active one, in the message trace', () => {
     createOtelObserver().onDisposition?.({
       reason: 'replayed',
       destination: 'bullmq:invoices/invoice',
@@ -347,8 +348,11 @@ describe('dispositions', () => {
       target: undefined,
       coordinates: 'invoices/17',
       tokenSha256: undefined,
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     })
     const s = finished(`${IdctxSpanNames.Disposition} bullmq:invoices/invoice`)
+    expect(s.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c')
+    expect(s.parentSpanContext?.spanId ?? (s as unknown as { parentSpanId?: string }).parentSpanId).toBe('b7ad6b7169203331')
     expect(s.attributes[MessagingAttributes.System]).toBe('bullmq')
     expect(s.attributes[MessagingAttributes.DestinationName]).toBe('invoices')
     expect(s.attributes[A.Policy]).toBe('fail')
