@@ -217,21 +217,33 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const issuers: [string, KeySource][] = Object.entries(o.issuers).map(([iss, keys]) => [iss, toSource(keys)])
   const cache = new Map<string, Entry>()
 
-  const findKey = (kid: string): { issuer: string; key: IdctxKey; source: KeySource } | undefined => {
+  /**
+   * The trusted key for a kid. Should two issuers publish the same kid, the one named by the
+   * token's (not yet trusted) `iss` is tried, so one issuer cannot shadow another's key; the
+   * signature and step 6 still decide.
+   */
+  const findKey = (kid: string, issHint?: () => unknown): { issuer: string; key: IdctxKey; source: KeySource } | undefined => {
+    let first: { issuer: string; key: IdctxKey; source: KeySource } | undefined
     for (const [issuer, source] of issuers) {
       const key = source.get(kid)
-      if (key !== undefined) return { issuer, key, source }
+      if (key === undefined) continue
+      if (first === undefined) {
+        first = { issuer, key, source }
+        if (issuers.length === 1 || issHint === undefined) return first
+      } else if (issHint?.() === issuer) {
+        return { issuer, key, source }
+      }
     }
-    return undefined
+    return first
   }
 
-  const lookupKey = async (kid: string) => {
-    const found = findKey(kid)
+  const lookupKey = async (kid: string, issHint?: () => unknown) => {
+    const found = findKey(kid, issHint)
     if (found !== undefined) return found
     const refreshable = issuers.filter(([, s]) => s.refresh !== undefined)
     if (refreshable.length === 0) return undefined
     const outcomes = await Promise.allSettled(refreshable.map(([, s]) => (s.refresh as () => Promise<void>)()))
-    const again = findKey(kid)
+    const again = findKey(kid, issHint)
     // A key source that could not be reached is not the message's fault: throw so the adapter
     // retries, instead of rejecting a token whose key may simply be new.
     if (again === undefined && outcomes.some((r) => r.status === 'rejected')) {
@@ -259,7 +271,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
       return new Fail(ReasonCode.UnknownKid, 'token kid is absent or invalid', 'kid')
     }
-    const found = await lookupKey(kid)
+    let hint: unknown
+    const issHint = () => (hint ??= parseJsonObject(p64)?.iss ?? null)
+    const found = await lookupKey(kid, issHint)
     if (found === undefined) return new Fail(ReasonCode.UnknownKid, 'no trusted issuer has this kid', 'kid')
     known.kid = kid
     if (found.key.alg !== alg) return new Fail(ReasonCode.UnknownKid, 'the key for this kid is not for this alg', 'alg')

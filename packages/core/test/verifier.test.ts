@@ -186,3 +186,23 @@ describe('verifier: cache', () => {
     expect(await reason()).toBe('expired')
   })
 })
+
+describe('verifier: a kid published by two issuers', () => {
+  it('tries the key of the issuer the token names, so one issuer cannot shadow another', async () => {
+    const { generateKey } = await import('@idctx/core')
+    const a = generateKey('EdDSA', { kid: 'shared-kid' })
+    const b = generateKey('EdDSA', { kid: 'shared-kid' })
+    const verifier = createVerifier({ audience: AUD, issuers: { alpha: [a], beta: [b] }, clock })
+    const forBeta = createSigner({ issuer: 'beta', audience: AUD, key: b, clock }).sign(CONTEXT, one)
+    const forAlpha = createSigner({ issuer: 'alpha', audience: AUD, key: a, clock }).sign(CONTEXT, one)
+    const rb = await verifier.verify(baseInput(forBeta.token))
+    const ra = await verifier.verify(baseInput(forAlpha.token))
+    expect(rb.ok).toBe(true)
+    expect(ra.ok).toBe(true)
+    // claiming the other issuer with one's own key still fails: the key is looked up for 'alpha',
+    // whose key did not sign it.
+    const spoof = createSigner({ issuer: 'alpha', audience: AUD, key: b, clock }).sign(CONTEXT, one)
+    const rs = await verifier.verify(baseInput(spoof.token))
+    expect(rs.ok ? 'accepted' : rs.error.reason).toBe('bad_signature')
+  })
+})
