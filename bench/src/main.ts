@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { arch, cpus, platform } from 'node:os'
 import { runBatchBench, runCryptoBench } from './crypto.js'
 
@@ -32,7 +32,18 @@ async function main(): Promise<void> {
     ...sections.flatMap((s) => [`### ${s.title}`, '', s.body, '']),
   ].join('\n')
   process.stdout.write(`${md}\n`)
-  if (writeDocs) writeFileSync(new URL('../results.md', import.meta.url), md)
+  if (writeDocs) {
+    // Replace the generated part of docs/benchmarks.md; the analysis around it is written by hand.
+    const file = new URL('../../docs/benchmarks.md', import.meta.url)
+    const doc = readFileSync(file, 'utf8')
+    const start = '<!-- results:start -->'
+    const end = '<!-- results:end -->'
+    const a = doc.indexOf(start)
+    const b = doc.indexOf(end)
+    if (a < 0 || b < a) throw new Error('docs/benchmarks.md has no results markers')
+    writeFileSync(file, `${doc.slice(0, a + start.length)}\n\n${md}\n${doc.slice(b)}`)
+    log('docs/benchmarks.md updated')
+  }
 }
 
 main().then(
