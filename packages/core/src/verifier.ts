@@ -167,8 +167,11 @@ function toSource(keys: IssuerKeys): KeySource {
 // Invalid UTF-8 is refused, as jose's fatal TextDecoder does: a lenient decoder would map distinct
 // signed bytes to the same U+FFFD text and accept claims jose refuses. isUtf8 + toString is the
 // same check at a fraction of TextDecoder's cost.
+// Like TextDecoder, a leading byte-order mark is dropped.
 function strictUtf8(bytes: Buffer): string | undefined {
-  return isUtf8(bytes) ? bytes.toString('utf8') : undefined
+  if (!isUtf8(bytes)) return undefined
+  const text = bytes.toString('utf8')
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
 function parseJsonObject(b64: string): Record<string, unknown> | undefined {
