@@ -46,20 +46,25 @@ async function drain(queueName: string, prefix: string, n: number, processor: (j
 }
 
 export async function runBullmqBench(log: (s: string) => void): Promise<string> {
-  const key = generateKey('EdDSA', { kid: 'bench-bullmq' })
-  const signer = createSigner({ issuer: 'orders', audience: 'shop', key })
-  const verifier = createVerifier({ audience: 'shop', issuers: { orders: [key] } })
-  const processor = createProcessor(async () => undefined, { verifier, tenant: 'acme' })
+  // EdDSA signs fast and verifies slowly; RS256 the other way round. A worker draining jobs that
+  // were each added alone pays one verification per job, so both are measured.
+  const setups = (['EdDSA', 'RS256'] as const).map((alg) => {
+    const key = generateKey(alg, { kid: `bench-bullmq-${alg}` })
+    const signer = createSigner({ issuer: 'orders', audience: 'shop', key })
+    const verifier = createVerifier({ audience: 'shop', issuers: { orders: [key] }, algorithms: [alg] })
+    return { alg, signer, processor: createProcessor(async () => undefined, { verifier, tenant: 'acme' }) }
+  })
   const N = Number(process.env.IDCTX_BENCH_JOBS ?? 4000)
   const rows: string[][] = []
   const results: Record<string, number> = {}
   const rounds = 3
   for (let r = 0; r < rounds; r++) {
-    for (const mode of ['plain', 'idctx'] as const) {
+    for (const mode of ['plain', 'idctx', 'idctx-rs256'] as const) {
+      const setup = setups[mode === 'idctx-rs256' ? 1 : 0] as (typeof setups)[number]
       for (const shape of ['single', 'bulk'] as const) {
         const prefix = `idctx-bench-${randomUUID().slice(0, 8)}`
         const queue = new Queue('invoices', { connection: connection(), prefix })
-        const signed = wrapQueue(queue, { signer })
+        const signed = wrapQueue(queue, { signer: setup.signer })
         log(`bullmq: round ${r + 1}/${rounds} ${mode} ${shape} (${N} jobs)`)
         const addSeconds = await timed(async () => {
           if (shape === 'single') {
@@ -82,7 +87,7 @@ export async function runBullmqBench(log: (s: string) => void): Promise<string> 
             }
           }
         })
-        const workerRate = await drain('invoices', prefix, N, mode === 'plain' ? async () => undefined : processor)
+        const workerRate = await drain('invoices', prefix, N, mode === 'plain' ? async () => undefined : setup.processor)
         const k = (what: string) => `${mode}|${shape}|${what}`
         ;(results[k('add')] ??= 0), (results[k('add')] = Math.max(results[k('add')] as number, N / addSeconds))
         ;(results[k('worker')] ??= 0), (results[k('worker')] = Math.max(results[k('worker')] as number, workerRate))
@@ -95,13 +100,16 @@ export async function runBullmqBench(log: (s: string) => void): Promise<string> 
     for (const what of ['add', 'worker'] as const) {
       const plain = results[`plain|${shape}|${what}`] as number
       const idctx = results[`idctx|${shape}|${what}`] as number
+      const rs = results[`idctx-rs256|${shape}|${what}`] as number
       rows.push([
         `${what === 'add' ? (shape === 'single' ? 'Queue.add ×50 in flight' : 'Queue.addBulk (100 per call)') : `Worker (concurrency 50), jobs from ${shape === 'single' ? 'single adds' : 'addBulk'}`}`,
         fmt(plain),
         fmt(idctx),
         pct(idctx, plain),
+        fmt(rs),
+        pct(rs, plain),
       ])
     }
   }
-  return `${table(['case', 'plain jobs/s', 'idctx jobs/s', 'idctx/plain'], rows)}\n\nBest of ${rounds} interleaved rounds of ${N} jobs each; EdDSA; no-op processor.`
+  return `${table(['case', 'plain jobs/s', 'idctx EdDSA jobs/s', 'EdDSA/plain', 'idctx RS256 jobs/s', 'RS256/plain'], rows)}\n\nBest of ${rounds} interleaved rounds of ${N} jobs each; no-op processor.`
 }
