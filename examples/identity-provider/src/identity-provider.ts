@@ -26,11 +26,17 @@ export interface IdentityProvider {
 export const AUTH0_NAMESPACE = 'https://idctx.example/'
 
 /**
- * Starts a development IdP on 127.0.0.1:`port` (0 for any). `POST /token` with a JSON
- * {@link UserTokenRequest} returns `{ access_token }` — password-less, for local use only.
+ * Starts a development IdP on `host`:`port` (default 127.0.0.1, any port). `POST /token` with a
+ * JSON {@link UserTokenRequest} returns `{ access_token }` — password-less, for local use only.
+ *
+ * @example
+ * ```ts
+ * const idp = await startIdentityProvider()
+ * const jwt = await idp.issue({ shape: 'keycloak', user: 'u-7d2f', tenant: 'acme', roles: ['buyer'] })
+ * ```
  */
 export async function startIdentityProvider(
-  options: { port?: number; audience?: string; issuer?: string } = {},
+  options: { port?: number; host?: string; audience?: string; issuer?: string } = {},
 ): Promise<IdentityProvider> {
   const audience = options.audience ?? 'shop-api'
   const { privateKey, publicKey } = await generateKeyPair('ES256')
@@ -44,7 +50,7 @@ export async function startIdentityProvider(
       const r = JSON.parse(body.toString('utf8')) as UserTokenRequest
       json(res, 200, { access_token: await issue(r), token_type: 'Bearer' })
     },
-  })
+  }, options.host)
   issuer = options.issuer ?? http.url
   return { url: issuer, audience, issue, close: http.close }
 }

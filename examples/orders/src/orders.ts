@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
+import { Partitioners } from 'kafkajs'
+import {
+  combineObservers,
+  createMemoryReplayStore,
+  createRemoteJwks,
+  createSigner,
+  createVerifier,
+  defaultContextStore,
+  messageLeaf,
+  type IdctxObserver,
+  type KeySet,
+} from '@idctx/core'
+import { wrapProducer } from '@idctx/kafkajs'
+import { activeTraceId, contextFromTraceparent, createOtelObserver, traceparentOf } from '@idctx/otel'
+import {
+  createHopCounter,
+  createKafka,
+  DEFAULT_NAMES,
+  idctxJwksUrl,
+  json,
+  jwksRoute,
+  ORDERS_HTTP_DESTINATION,
+  serviceKeys,
+  startHttp,
+  type HopStats,
+  type KafkaLogLevel,
+} from '@idctx/example-shared'
+import { parseOrderRequest, type OrderRecord } from './order.js'
+
+export interface OrdersOptions {
+  port?: number
+  /** Interface to bind (default 127.0.0.1; 0.0.0.0 in a container). */
+  host?: string
+  kafkaBrokers: readonly string[]
+  /** Topics (default `orders` and `orders-priority`). */
+  topics?: { readonly orders?: string; readonly priority?: string }
+  /** The gateway, whose idctx JWKS this service trusts. */
+  gatewayUrl: string
+  /** The idctx audience (trust domain). */
+  audience: string
+  /** Also receives the signer's and verifier's events (an OpenTelemetry observer is always attached). */
+  observer?: IdctxObserver
+  kafkaLogLevel?: KafkaLogLevel
+}
+
+export interface OrdersService {
+  readonly url: string
+  readonly keys: KeySet
+  /** Accepted: verified requests whose record was published. Rejected: idctx reason codes (and `invalid_order`). */
+  readonly stats: HopStats
+  close(): Promise<void>
+}
+
+const tracer = trace.getTracer('orders')
+
+function headerValues(req: IncomingMessage, name: string): string[] {
+  return req.headersDistinct[name] ?? []
+}
+
+/**
+ * The orders service: `POST /orders` verifies the gateway's `idctx` header — the gateway's keys
+ * (remote JWKS), any tenant (the gateway established it from the user token), the exact request
+ * body (`messageLeaf(ORDERS_HTTP_DESTINATION, null, body)`), no reuse of a gateway token — and then,
+ * inside the verified context, publishes the order to Kafka with a signing producer: the record's
+ * token keeps the user, tenant and transaction, with `orders` on top of the actor chain.
+ *
+ * @example
+ * ```ts
+ * const orders = await startOrders({ kafkaBrokers: ['127.0.0.1:39092'], gatewayUrl: gateway.url, audience: 'shop' })
+ * ```
+ */
+export async function startOrders(options: OrdersOptions): Promise<OrdersService> {
+  const topics = { orders: options.topics?.orders ?? DEFAULT_NAMES.ordersTopic, priority: options.topics?.priority ?? DEFAULT_NAMES.priorityTopic }
+  const keys = serviceKeys('orders')
+  const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
+  const verifier = createVerifier({
+    audience: options.audience,
+    issuers: { gateway: createRemoteJwks(idctxJwksUrl(options.gatewayUrl)) },
+    producerAcl: { gateway: { destinations: [ORDERS_HTTP_DESTINATION] } },
+    // Every request gets its own coordinates: a gateway token presented twice is a replay.
+    replay: createMemoryReplayStore(),
+    observer,
+  })
+  const signer = createSigner({ issuer: 'orders', audience: options.audience, key: keys, traceId: activeTraceId, observer })
+  const kafka = createKafka('orders', options.kafkaBrokers, options.kafkaLogLevel)
+  const raw = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+  await raw.connect()
+  const producer = wrapProducer(raw, { signer })
+  const counter = createHopCounter()
+
+  // Spans of their own, so the verification of the gateway's token and the signing of the record
+  // each get their idctx attributes (the observer annotates the active span).
+  const verify = (req: IncomingMessage, body: Buffer) =>
+    tracer.startActiveSpan(`idctx verify ${ORDERS_HTTP_DESTINATION}`, async (span) => {
+      try {
+        return await verifier.verify({
+          tokens: headerValues(req, 'idctx'),
+          destination: ORDERS_HTTP_DESTINATION,
+          leaf: () => messageLeaf(ORDERS_HTTP_DESTINATION, null, body),
+          expectedTenant: { any: true },
+          coordinates: `http:orders/${randomUUID()}`,
+          traceparent: headerValues(req, 'traceparent')[0],
+        })
+      } finally {
+        span.end()
+      }
+    })
+
+  const publish = (topic: string, order: OrderRecord) =>
+    tracer.startActiveSpan(
+      `send ${topic}`,
+      { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.operation.type': 'send' } },
+      async (span) => {
+        try {
+          const traceparent = traceparentOf()
+          await producer.send({
+            topic,
+            messages: [{ key: order.orderId, value: JSON.stringify(order), headers: traceparent ? { traceparent } : {} }],
+          })
+        } finally {
+          span.end()
+        }
+      },
+    )
+
+  const placeOrder = async (req: IncomingMessage, body: Buffer) => {
+    const result = await verify(req, body)
+    if (!result.ok) {
+      counter.reject(result.error.reason)
+      return { status: 401, body: { error: 'idctx rejected', reason: result.error.reason } }
+    }
+    const request = parseOrderRequest(body)
+    if (request === undefined) {
+      counter.reject('invalid_order')
+      return { status: 400, body: { error: 'invalid order' } }
+    }
+    const identity = result.context
+    const order: OrderRecord = { orderId: randomUUID(), tenant: identity.tid, item: request.item, qty: request.qty, amount: request.amount }
+    const topic = request.priority === true ? topics.priority : topics.orders
+    // Inside the verified context: the record's token carries this user, tenant and transaction.
+    await defaultContextStore.run(identity, () => publish(topic, order))
+    counter.accept()
+    return { status: 202, body: { orderId: order.orderId, txn: identity.txn, topic } }
+  }
+
+  const http = await startHttp(
+    options.port ?? 0,
+    {
+      ...jwksRoute(keys),
+      'GET /healthz': (_req, _body, res) => json(res, 200, { ok: true }),
+      'GET /stats': (_req, _body, res) => json(res, 200, counter.stats),
+      'POST /orders': (req, body, res) =>
+        tracer.startActiveSpan(
+          'POST /orders',
+          { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'POST', 'url.path': '/orders' } },
+          contextFromTraceparent(headerValues(req, 'traceparent')[0]),
+          async (span) => {
+            try {
+              const r = await placeOrder(req, body)
+              span.setAttribute('http.response.status_code', r.status)
+              if (r.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${r.status}` })
+              json(res, r.status, r.body)
+            } finally {
+              span.end()
+            }
+          },
+        ),
+    },
+    options.host,
+  )
+  return {
+    url: http.url,
+    keys,
+    stats: counter.stats,
+    async close() {
+      await http.close()
+      await raw.disconnect()
+    },
+  }
+}
