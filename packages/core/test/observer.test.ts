@@ -61,7 +61,8 @@ describe('observer: events', () => {
   it('onRejected carries the reason and what was readable, never the token', async () => {
     const { events, observer } = recorder()
     const verifier = createVerifier(baseOptions(ring, { observer }))
-    const badSig = forge(ring, { sig: (s) => `${s.slice(0, -2)}AA` })
+    // Change the first signature character (always a real change; the last ones can already be 'A').
+    const badSig = forge(ring, { sig: (s) => `${s[0] === 'A' ? 'B' : 'A'}${s.slice(1)}` })
     const wrongTenant = forge(ring)
     await verifier.verify(baseInput(badSig))
     await verifier.verify(baseInput(wrongTenant, { expectedTenant: 'globex' }))
