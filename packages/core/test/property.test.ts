@@ -64,7 +64,15 @@ describe('property: no single-byte mutation of a valid token is accepted', () =>
         const target = inToken ? t : p
         const i = at % target.length
         target[i] = (target[i] as number) ^ delta
-        expect(await reasonOf(input(t, p))).not.toBe('ok')
+        const reason = await reasonOf(input(t, p))
+        // The one tolerated case (docs/design-notes.md): the proof's size field is not signed, and
+        // a size whose walk for this index is identical (3.5 → 3.6 or 3.7) proves the same inclusion.
+        const sizeField = proof.indexOf(0x2e) < i && i < proof.indexOf(0x2e, proof.indexOf(0x2e) + 1)
+        if (reason === 'ok') {
+          expect(inToken).toBe(false)
+          expect(sizeField).toBe(true)
+          expect(['6', '7']).toContain(p.toString('latin1').split('.')[1])
+        }
       }),
       { numRuns: 500 },
     )
