@@ -1,7 +1,8 @@
-import canonicalize from 'canonicalize'
-import { hashLeafParts } from './merkle.js'
+import { canonicalJson, canonicalJsonWithout } from './lib/canonical-json.js'
+import { hashPrefixedLeaf } from './merkle.js'
 
-const DOMAIN = Buffer.from('idctx-leaf-v1\0', 'latin1')
+// The RFC 6962 leaf prefix 0x00, then the domain tag.
+const PREFIX = Buffer.from('\0idctx-leaf-v1\0', 'latin1')
 const NULL_LENGTH = 0xffffffff
 
 /** A Kafka key or value as the client hands it over: bytes, text, or null (a tombstone). */
@@ -31,16 +32,19 @@ export function bullmqDestination(queue: string, jobName: string): string {
   return `bullmq:${queue}/${jobName}`
 }
 
-function toBytes(v: KafkaBytes): Buffer | null {
-  if (v === null || v === undefined) return null
-  if (typeof v === 'string') return Buffer.from(v, 'utf8')
-  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+/** The length of a key or value in the leaf; -1 for a null (tombstone) or absent one. */
+function byteLength(v: KafkaBytes): number {
+  if (v === null || v === undefined) return -1
+  return typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.byteLength
 }
 
-function lengthPrefix(b: Buffer | null): Buffer {
-  const len = Buffer.allocUnsafe(4)
-  len.writeUInt32BE(b === null ? NULL_LENGTH : b.length, 0)
-  return len
+/** Writes a 32-bit length (0xFFFFFFFF for null) and the bytes at `at`; returns the next offset. */
+function writeField(input: Buffer, at: number, v: KafkaBytes, length: number): number {
+  const next = input.writeUInt32BE(length < 0 ? NULL_LENGTH : length, at)
+  if (v === null || v === undefined) return next
+  if (typeof v === 'string') input.write(v, next, 'utf8')
+  else input.set(v, next)
+  return next + length
 }
 
 /**
@@ -53,14 +57,17 @@ function lengthPrefix(b: Buffer | null): Buffer {
  * ```
  */
 export function messageLeaf(destination: string, key: KafkaBytes, value: KafkaBytes): Buffer {
-  const dst = Buffer.from(destination, 'utf8')
-  const k = toBytes(key)
-  const v = toBytes(value)
-  const parts: Buffer[] = [DOMAIN, lengthPrefix(dst), dst, lengthPrefix(k)]
-  if (k !== null) parts.push(k)
-  parts.push(lengthPrefix(v))
-  if (v !== null) parts.push(v)
-  return hashLeafParts(parts)
+  const dstLength = Buffer.byteLength(destination, 'utf8')
+  const keyLength = byteLength(key)
+  const valueLength = byteLength(value)
+  // One buffer written in place and hashed once: this runs for every consumed record and job, and
+  // separate buffers for each part and their concatenation cost more than the hash itself.
+  const input = Buffer.allocUnsafe(PREFIX.length + 12 + dstLength + Math.max(keyLength, 0) + Math.max(valueLength, 0))
+  let at = PREFIX.copy(input, 0)
+  at = writeField(input, at, destination, dstLength)
+  at = writeField(input, at, key, keyLength)
+  writeField(input, at, value, valueLength)
+  return hashPrefixedLeaf(input)
 }
 
 /**
@@ -87,16 +94,13 @@ export function kafkaLeaf(topic: string, key: KafkaBytes, value: KafkaBytes): Bu
  * ```
  */
 export function canonicalJobData(data: Record<string, unknown>, reservedKey = '__idctx'): string {
-  let source = data
-  if (Object.prototype.hasOwnProperty.call(data, reservedKey)) {
-    const { [reservedKey]: _omit, ...rest } = data
-    source = rest
-  }
-  // Canonicalize what the consumer will see: a function or NaN value survives `canonicalize` as
-  // `undefined`/an Error, while BullMQ's JSON.stringify drops or nulls it; leaves must agree.
-  const stored = JSON.stringify(source) as string | undefined
-  if (stored === undefined) throw new TypeError('job data is not representable as JSON')
-  const text = (canonicalize as unknown as (v: unknown) => string | undefined)(JSON.parse(stored))
+  // Canonicalize what the consumer will see: BullMQ stores JSON.stringify(data), which drops or
+  // nulls functions, undefined and NaN; canonicalJson produces exactly canonicalize() of that JSON
+  // read back, so leaves agree. Without the reserved key it serializes the object's other members
+  // directly instead of copying the object first.
+  const text = Object.prototype.hasOwnProperty.call(data, reservedKey)
+    ? canonicalJsonWithout(data, reservedKey)
+    : canonicalJson(data)
   if (text === undefined) throw new TypeError('job data is not representable as JSON')
   return text
 }

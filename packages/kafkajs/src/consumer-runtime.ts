@@ -9,7 +9,7 @@ import {
 import type { KafkaMessage } from 'kafkajs'
 import { defaultDeadLetterTopic, writeDeadLetters } from './dead-letter.js'
 import { headerString, type RecordHeaders } from './headers.js'
-import { coordinatesOf, createRecordCheck } from './record-check.js'
+import { createRecordCheck } from './record-check.js'
 import type { RejectionPolicy, Violation, WrapConsumerOptions } from './types.js'
 
 /** A record that failed verification. */
@@ -25,8 +25,8 @@ export interface Rejection {
 export interface ConsumerRuntime {
   readonly policy: RejectionPolicy
   readonly store: ContextStore
-  /** Verifies a record; a rejection comes back with its coordinates. */
-  check(topic: string, partition: number, message: KafkaMessage): Promise<VerifyResult & { coordinates: string }>
+  /** Verifies a record; throws only for infrastructure failures (stores, resolvers). */
+  check(topic: string, partition: number, message: KafkaMessage): Promise<VerifyResult>
   /** Writes rejected records of one topic-partition to the dead-letter topic, then reports them. */
   deadLetter(rejections: readonly Rejection[]): Promise<void>
   /** Reports a disposition other than dead-letter (skip, fail, audit). */
@@ -64,10 +64,7 @@ export function createConsumerRuntime(options: WrapConsumerOptions): ConsumerRun
   return {
     policy,
     store: options.contextStore ?? defaultContextStore,
-    async check(topic, partition, message) {
-      const result = await check(topic, partition, message)
-      return { ...result, coordinates: coordinatesOf(topic, partition, message.offset) }
-    },
+    check,
     async deadLetter(rejections) {
       const first = rejections[0]
       if (first === undefined) return

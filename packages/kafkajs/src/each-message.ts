@@ -2,6 +2,7 @@ import type { EachMessageHandler } from 'kafkajs'
 import type { ConsumerRuntime, Rejection } from './consumer-runtime.js'
 import { violationOf } from './consumer-runtime.js'
 import { RecordRejectedError } from './errors.js'
+import { coordinatesOf } from './record-check.js'
 import type { IdctxEachMessagePayload, RejectionPolicy } from './types.js'
 
 /**
@@ -23,7 +24,7 @@ export function wrapEachMessage<P extends RejectionPolicy>(
       const identity = r.context
       return runtime.store.run(identity, () => handler({ ...payload, identity } as IdctxEachMessagePayload<P>))
     }
-    const rejection: Rejection = { topic, partition, message, result: r, coordinates: r.coordinates }
+    const rejection: Rejection = { topic, partition, message, result: r, coordinates: coordinatesOf(topic, partition, message.offset) }
     switch (runtime.policy) {
       case 'dead-letter':
         await runtime.deadLetter([rejection])
@@ -33,7 +34,7 @@ export function wrapEachMessage<P extends RejectionPolicy>(
         return
       case 'fail':
         runtime.report(rejection, 'fail')
-        throw new RecordRejectedError(r.error, r.coordinates, r.tokenSha256)
+        throw new RecordRejectedError(r.error, rejection.coordinates, r.tokenSha256)
       case 'audit':
         runtime.report(rejection, 'audit')
         return handler({ ...payload, identity: undefined, violation: violationOf(rejection) } as IdctxEachMessagePayload<P>)

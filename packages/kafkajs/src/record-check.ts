@@ -22,11 +22,11 @@ export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
   const expected: (record: ConsumedRecord) => ExpectedTenant | Promise<ExpectedTenant> =
     typeof tenant === 'function' ? tenant : () => tenant
 
-  return async (topic, partition, message) => {
-    const record: ConsumedRecord = { topic, partition, message }
+  return (topic, partition, message) => {
     const headers = message.headers as RecordHeaders
     const proofs = headerValues(headers, IdctxHeader.Proof)
     let payload: string | undefined
+    const record: ConsumedRecord = { topic, partition, message }
     if (payloadTenant !== undefined) {
       try {
         payload = payloadTenant(record)
@@ -34,19 +34,27 @@ export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
         payload = unreadableTenant
       }
     }
-    return verifier.verify({
-      tokens: headerValues(headers, IdctxHeader.Token),
-      // Two proofs cannot both be the record's: an empty proof never decodes, so the binding fails.
-      proof: proofs.length > 1 ? '' : proofs[0],
-      destination: kafkaDestination(topic),
-      leaf: () => kafkaLeaf(topic, message.key, message.value),
-      expectedTenant: await expected(record),
-      payloadTenant: payload,
-      coordinates: coordinatesOf(topic, partition, message.offset),
-      requirements: requirementsOf(topic),
-      traceparent: headerString(headers, 'traceparent'),
-    })
+    const verify = (expectedTenant: ExpectedTenant) =>
+      verifier.verify({
+        tokens: headerValues(headers, IdctxHeader.Token),
+        // Two proofs cannot both be the record's: an empty proof never decodes, so the binding fails.
+        proof: proofs.length > 1 ? '' : proofs[0],
+        destination: kafkaDestination(topic),
+        leaf: () => kafkaLeaf(topic, message.key, message.value),
+        expectedTenant,
+        payloadTenant: payload,
+        coordinates: coordinatesOf(topic, partition, message.offset),
+        requirements: requirementsOf(topic),
+        traceparent: headerString(headers, 'traceparent'),
+      })
+    // Wait only for a tenant resolver that is asynchronous: an extra await per record is measurable.
+    const tenantOfRecord = expected(record)
+    return isThenable(tenantOfRecord) ? Promise.resolve(tenantOfRecord).then(verify) : verify(tenantOfRecord)
   }
+}
+
+function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
 }
 
 function requirementsLookup(
