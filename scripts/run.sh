@@ -49,6 +49,15 @@ case "$task" in
     "$PNPM" exec vitest run --project unit "$@"
     ;;
   demo)
+    # The demo stops what it started: a broker or redis-server that was not running before.
+    cache="${IDCTX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/idctx}"
+    kafka_before=0; node scripts/broker.mjs status >/dev/null 2>&1 && kafka_before=1
+    redis_before=0; [ -f "$cache/redis.json" ] && redis_before=1
+    cleanup() {
+      [ "$kafka_before" = 1 ] || node scripts/broker.mjs stop >&2 || true
+      if [ "$redis_before" = 0 ] && [ -f "$cache/redis.json" ]; then node scripts/broker.mjs stop-redis >&2 || true; fi
+    }
+    trap cleanup EXIT
     services
     "$PNPM" --filter @idctx/example-demo run demo "$@"
     ;;
