@@ -13,7 +13,14 @@ import { KeyError } from './errors.js'
 /** Signature algorithms idctx signs and verifies with. HS256 needs an explicit opt-in. */
 export type Algorithm = 'EdDSA' | 'ES256' | 'RS256' | 'HS256'
 
-/** Every algorithm idctx knows, the asymmetric ones first. */
+/**
+ * Every algorithm idctx knows, the asymmetric ones first.
+ *
+ * @example
+ * ```ts
+ * ALGORITHMS.filter((a) => a !== 'HS256') // the ones a verifier allows by default
+ * ```
+ */
 export const ALGORITHMS: readonly Algorithm[] = Object.freeze(['EdDSA', 'ES256', 'RS256', 'HS256'])
 
 /** A public JWK as published in a JWKS, with the members idctx relies on. */

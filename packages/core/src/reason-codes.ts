@@ -36,7 +36,14 @@ export const ReasonCode = {
 /** One of the stable reason codes of {@link ReasonCode}. */
 export type ReasonCode = (typeof ReasonCode)[keyof typeof ReasonCode]
 
-/** Every reason code, in verification order. */
+/**
+ * Every reason code, in verification order.
+ *
+ * @example
+ * ```ts
+ * for (const reason of REASON_CODES) metrics.rejected.add(0, { reason }) // pre-create series
+ * ```
+ */
 export const REASON_CODES: readonly ReasonCode[] = Object.freeze(Object.values(ReasonCode))
 
 /**
