@@ -45,6 +45,11 @@ export interface VerifierOptions {
   revocation?: RevocationStore
   replay?: ReplayStore
   observer?: IdctxObserver
+  /**
+   * Batch-proof nodes remembered across cached tokens so that each record of a batch costs about
+   * two hashes (default 200000, roughly 100 MB at most); 0 turns the shortcut off.
+   */
+  proofNodeCacheSize?: number
   /** Verified-token cache size; 0 disables it (default 10000). */
   cacheSize?: number
   /** Epoch milliseconds (default Date.now). */
@@ -129,6 +134,7 @@ const optionsSchema = z.object({
   replay: z.custom<ReplayStore>((v) => typeof (v as ReplayStore)?.check === 'function', 'a replay store').optional(),
   observer: z.custom<IdctxObserver>((v) => typeof v === 'object' && v !== null).optional(),
   cacheSize: z.number().int().min(0).max(10_000_000).default(10_000),
+  proofNodeCacheSize: z.number().int().min(0).max(100_000_000).default(200_000),
   clock: z.custom<() => number>((v) => typeof v === 'function').optional(),
 })
 
@@ -233,6 +239,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const clock = o.clock ?? Date.now
   const issuers: [string, KeySource][] = Object.entries(o.issuers).map(([iss, keys]) => [iss, toSource(keys)])
   const cache = new Map<string, Entry>()
+  // Batch-tree nodes remembered across all cached tokens (each holds a hash and a proof suffix):
+  // bounded so that many large cached batches cannot grow memory without limit.
+  let provenNodes = 0
+  const evict = (token: string, entry: Entry) => {
+    cache.delete(token)
+    provenNodes -= entry.nodes.size
+  }
 
   /**
    * The trusted key for a kid. Should two issuers publish the same kid, the one named by the
@@ -363,14 +376,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
       known.claims = entry.claims
       return checkMessage(input, entry, true)
     }
-    if (entry !== undefined) cache.delete(token)
+    if (entry !== undefined) evict(token, entry)
     known.tokenSha256 = createHash('sha256').update(raw).digest('hex')
     return verifyToken(token, known).then((r) => {
       if (r instanceof Fail) return r
       if (o.cacheSize > 0) {
         if (cache.size >= o.cacheSize) {
-          const oldest = cache.keys().next()
-          if (oldest.done !== true) cache.delete(oldest.value)
+          const oldest = cache.entries().next()
+          if (oldest.done !== true) evict(oldest.value[0], oldest.value[1])
         }
         cache.set(token, r)
       }
@@ -396,10 +409,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return new Fail(ReasonCode.BindingMismatch, 'token was signed for another destination', 'dst')
     }
     const leaf = typeof input.leaf === 'function' ? input.leaf() : input.leaf
-    const included =
-      input.proof === undefined
-        ? leaf.equals(entry.root)
-        : verifyInclusion(leaf, typeof input.proof === 'string' ? input.proof : input.proof.toString('utf8'), entry.root, entry.nodes)
+    let included: boolean
+    if (input.proof === undefined) {
+      included = leaf.equals(entry.root)
+    } else {
+      // Remember authenticated nodes only while the budget lasts: past it, records are still
+      // verified in full, just without the shortcut.
+      const before = entry.nodes.size
+      const nodes = provenNodes < o.proofNodeCacheSize ? entry.nodes : undefined
+      included = verifyInclusion(leaf, typeof input.proof === 'string' ? input.proof : input.proof.toString('utf8'), entry.root, nodes)
+      provenNodes += entry.nodes.size - before
+    }
     if (!included) {
       return new Fail(ReasonCode.BindingMismatch, 'message does not match the token binding', 'mh')
     }
@@ -515,6 +535,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!r.ok) throw r.error
       return r
     },
-    clearCache: () => cache.clear(),
+    clearCache: () => {
+      cache.clear()
+      provenNodes = 0
+    },
   }
 }

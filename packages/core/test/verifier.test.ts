@@ -206,3 +206,17 @@ describe('verifier: a kid published by two issuers', () => {
     expect(rs.ok ? 'accepted' : rs.error.reason).toBe('bad_signature')
   })
 })
+
+describe('verifier: the batch-proof node budget', () => {
+  it.each([[0], [3], [200_000]])('budget %i: every record of a batch verifies, a swapped leaf never does', async (budget) => {
+    const leaves = Array.from({ length: 9 }, (_, i) => kafkaLeaf(TOPIC, `k${i}`, `v${i}`))
+    const signed = ordersSigner(ring.EdDSA).sign(CONTEXT, leaves.map((leaf) => ({ destination: DEST, leaf })))
+    const verifier = createVerifier({ ...baseOptions(ring), proofNodeCacheSize: budget })
+    for (let i = 0; i < leaves.length; i++) {
+      const ok = await verifier.verify(baseInput(signed.token, { leaf: leaves[i] as Buffer, proof: signed.proofs[i] }))
+      expect(ok.ok).toBe(true)
+      const swapped = await verifier.verify(baseInput(signed.token, { leaf: leaves[(i + 1) % leaves.length] as Buffer, proof: signed.proofs[i] }))
+      expect(swapped.ok ? 'ok' : swapped.error.reason).toBe('binding_mismatch')
+    }
+  })
+})
