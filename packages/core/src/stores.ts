@@ -103,7 +103,10 @@ export interface ReplayStore {
 
 /** Options of {@link createMemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
-  /** At most this many live entries (default 1000000); the oldest go first past it. */
+  /**
+   * At most this many live entries (default 1000000, about 250 MB at the cap); the oldest go
+   * first past it.
+   */
   maxEntries?: number
   clock?: () => number
 }
