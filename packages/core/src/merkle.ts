@@ -61,6 +61,31 @@ function splitPoint(n: number): number {
 }
 
 /**
+ * Where one RFC 9162 §2.1.3.2 step goes from position (fn, sn): whether the sibling is on the
+ * left, and the position of the node above. The three walks (rootFromProof, pathLength,
+ * verifyInclusion) share it; `step` is reused to keep the hot path free of allocations.
+ */
+interface Step {
+  siblingOnLeft: boolean
+  fn: number
+  sn: number
+}
+
+function stepUp(step: Step): void {
+  let { fn, sn } = step
+  step.siblingOnLeft = (fn & 1) === 1 || fn === sn
+  // A right-edge node without a sibling at this level is promoted until it has one.
+  if (step.siblingOnLeft && (fn & 1) === 0) {
+    while ((fn & 1) === 0 && fn !== 0) {
+      fn >>>= 1
+      sn >>>= 1
+    }
+  }
+  step.fn = fn >>> 1
+  step.sn = sn >>> 1
+}
+
+/**
  * The RFC 6962 Merkle tree hash over already-hashed leaves. One leaf: the leaf hash itself.
  *
  * @example
@@ -121,26 +146,14 @@ export function rootFromProof(leaf: Buffer, proof: MerkleProof): Buffer | undefi
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) {
     return undefined
   }
-  let fn = index
-  let sn = size - 1
+  const step: Step = { siblingOnLeft: false, fn: index, sn: size - 1 }
   let r = leaf
   for (const p of path) {
-    if (sn === 0) return undefined
-    if ((fn & 1) === 1 || fn === sn) {
-      r = hashNode(p, r)
-      if ((fn & 1) === 0) {
-        while ((fn & 1) === 0 && fn !== 0) {
-          fn >>>= 1
-          sn >>>= 1
-        }
-      }
-    } else {
-      r = hashNode(r, p)
-    }
-    fn >>>= 1
-    sn >>>= 1
+    if (step.sn === 0) return undefined
+    stepUp(step)
+    r = step.siblingOnLeft ? hashNode(p, r) : hashNode(r, p)
   }
-  return sn === 0 ? r : undefined
+  return step.sn === 0 ? r : undefined
 }
 
 /**
@@ -168,15 +181,11 @@ const DECIMAL = /^(0|[1-9][0-9]{0,7})$/
  * ```
  */
 export function decodeProof(value: string): MerkleProof | undefined {
-  if (value.length > 4096) return undefined
-  const parts = value.split('.')
-  const [i, s, ...rest] = parts
-  if (i === undefined || s === undefined || !DECIMAL.test(i) || !DECIMAL.test(s)) return undefined
-  const index = Number(i)
-  const size = Number(s)
-  if (size < 2 || size > MAX_TREE_SIZE || index >= size) return undefined
+  const h = proofHead(value)
+  if (h === undefined) return undefined
+  const { index, size, head } = h
   const path: Buffer[] = []
-  for (const part of rest) {
+  for (const part of head < 0 ? [] : value.slice(head).split('.')) {
     const h = decodeBase64url(part)
     if (h === undefined || h.length !== 32) return undefined
     path.push(h)
@@ -184,20 +193,30 @@ export function decodeProof(value: string): MerkleProof | undefined {
   return { index, size, path }
 }
 
+/**
+ * The `<index>.<size>.` head of an `idctx-proof` value, in canonical decimal and in range; `head`
+ * is where the path starts, or -1 when the value has no path part at all.
+ */
+function proofHead(value: string): { index: number; size: number; head: number } | undefined {
+  if (value.length > 4096) return undefined
+  const d1 = value.indexOf('.')
+  if (d1 < 0) return undefined
+  const d2 = value.indexOf('.', d1 + 1)
+  const i = value.slice(0, d1)
+  const s = value.slice(d1 + 1, d2 < 0 ? value.length : d2)
+  if (!DECIMAL.test(i) || !DECIMAL.test(s)) return undefined
+  const index = Number(i)
+  const size = Number(s)
+  if (size < 2 || size > MAX_TREE_SIZE || index >= size) return undefined
+  return { index, size, head: d2 < 0 ? -1 : d2 + 1 }
+}
+
 /** Number of audit-path hashes RFC 9162 expects for a leaf index in a tree of a size. */
 function pathLength(index: number, size: number): number {
-  let fn = index
-  let sn = size - 1
+  const step: Step = { siblingOnLeft: false, fn: index, sn: size - 1 }
   let n = 0
-  while (sn > 0) {
-    if ((fn & 1) === 0 && fn === sn) {
-      while ((fn & 1) === 0 && fn !== 0) {
-        fn >>>= 1
-        sn >>>= 1
-      }
-    }
-    fn >>>= 1
-    sn >>>= 1
+  while (step.sn > 0) {
+    stepUp(step)
     n++
   }
   return n
@@ -252,23 +271,14 @@ function walkStep(proofHeader: string, at: number, r: string, siblingOnLeft: boo
  * which records were verified before.
  */
 export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer, nodes?: VerifiedNodes): boolean {
-  if (proofHeader.length > 4096) return false
-  const d1 = proofHeader.indexOf('.')
-  const d2 = d1 < 0 ? -1 : proofHeader.indexOf('.', d1 + 1)
-  if (d2 < 0) return false
-  const i = proofHeader.slice(0, d1)
-  const s = proofHeader.slice(d1 + 1, d2)
-  if (!DECIMAL.test(i) || !DECIMAL.test(s)) return false
-  const index = Number(i)
-  const size = Number(s)
-  if (size < 2 || size > MAX_TREE_SIZE || index >= size) return false
+  const h = proofHead(proofHeader)
+  if (h === undefined || h.head < 0) return false
+  const { index, size, head } = h
   // Each sibling is 43 base64url characters (32 bytes), separated by dots: the header's length
   // alone says whether the path has the RFC 9162 length for this index and size.
   const n = pathLength(index, size)
-  const head = d2 + 1
   if (proofHeader.length !== head + n * HASH_FIELD - 1) return false
-  let fn = index
-  let sn = size - 1
+  const step: Step = { siblingOnLeft: false, fn: index, sn: size - 1 }
   let r = leaf.toString('latin1')
   const walked: [number, string, number][] = []
   const remember = () => {
@@ -280,21 +290,10 @@ export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer,
     if (k < n - 1 && proofHeader.charCodeAt(at + HASH_FIELD - 1) !== DOT) return false
     SIBLING.lastIndex = at
     if (!SIBLING.test(proofHeader)) return false
-    if ((fn & 1) === 1 || fn === sn) {
-      r = walkStep(proofHeader, at, r, true)
-      if ((fn & 1) === 0) {
-        while ((fn & 1) === 0 && fn !== 0) {
-          fn >>>= 1
-          sn >>>= 1
-        }
-      }
-    } else {
-      r = walkStep(proofHeader, at, r, false)
-    }
-    fn >>>= 1
-    sn >>>= 1
-    if (nodes !== undefined && sn > 0) {
-      const position = fn * POSITION + sn
+    stepUp(step)
+    r = walkStep(proofHeader, at, r, step.siblingOnLeft)
+    if (nodes !== undefined && step.sn > 0) {
+      const position = step.fn * POSITION + step.sn
       const restAt = at + HASH_FIELD
       const known = nodes.get(position)
       // Stop early only when the rest of the path is the very text that authenticated this node:
@@ -312,7 +311,7 @@ export function verifyInclusion(leaf: Buffer, proofHeader: string, root: Buffer,
       walked.push([position, r, restAt])
     }
   }
-  if (sn !== 0 || r !== root.toString('latin1')) return false
+  if (step.sn !== 0 || r !== root.toString('latin1')) return false
   remember()
   return true
 }
