@@ -103,6 +103,30 @@ export function nextHopContext(claims: IdctxClaims): IdentityContext {
     pty: claims.pty,
     roles: claims.roles,
     scope: claims.scope,
-    act: claims.act ?? { sub: claims.iss },
+    act: actorChain(claims),
   }
+}
+
+/** The producers so far; a token from a signer that sets no `act` counts its issuer as one. */
+function actorChain(claims: IdctxClaims): ActorClaim {
+  return claims.act ?? { sub: claims.iss }
+}
+
+/**
+ * The frozen context a verifier hands out: {@link nextHopContext} plus where it was verified.
+ * Written as a literal of fixed shape: spreading into it cost more than an HS256 check.
+ */
+export function verifiedContext(claims: IdctxClaims, destination: string, tokenSha256: string): VerifiedContext {
+  return Object.freeze({
+    sub: claims.sub,
+    tid: claims.tid,
+    txn: claims.txn,
+    pty: claims.pty,
+    roles: claims.roles,
+    scope: claims.scope,
+    act: actorChain(claims),
+    claims,
+    destination,
+    tokenSha256,
+  })
 }

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { actorDepth, claimsSchema, REQUIRED_CLAIMS, type IdctxClaims } from './claims.js'
-import type { VerifiedContext } from './context.js'
+import { verifiedContext, type VerifiedContext } from './context.js'
 import { KeyError, VerificationError } from './errors.js'
 import { ALGORITHMS, type Algorithm, type IdctxKey, type Jwks } from './keys.js'
 import { staticKeySource, type KeySource } from './key-set.js'
@@ -509,19 +509,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // context once per pair instead of once per record.
     let context = entry.context
     if (context === undefined || context.destination !== input.destination) {
-      // A literal of fixed shape: spreading into it costs more than the HMAC of an HS256 token.
-      context = Object.freeze({
-        sub: c.sub,
-        tid: c.tid,
-        txn: c.txn,
-        pty: c.pty,
-        roles: c.roles,
-        scope: c.scope,
-        act: c.act ?? { sub: c.iss },
-        claims: c,
-        destination: input.destination,
-        tokenSha256: entry.tokenSha256,
-      })
+      context = verifiedContext(c, input.destination, entry.tokenSha256)
       entry.context = context
     }
     return { ok: true, claims: c, context, tokenSha256: entry.tokenSha256, cached }
