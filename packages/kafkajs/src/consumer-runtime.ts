@@ -9,7 +9,7 @@ import {
 import type { KafkaMessage } from 'kafkajs'
 import { defaultDeadLetterTopic, writeDeadLetters } from './dead-letter.js'
 import { headerString, type RecordHeaders } from './headers.js'
-import { createRecordCheck } from './record-check.js'
+import { coordinatesOf, createRecordCheck } from './record-check.js'
 import type { RejectionPolicy, Violation, WrapConsumerOptions } from './types.js'
 
 /** A record that failed verification. */
@@ -31,6 +31,11 @@ export interface ConsumerRuntime {
   deadLetter(rejections: readonly Rejection[]): Promise<void>
   /** Reports a disposition other than dead-letter (skip, fail, audit). */
   report(rejection: Rejection, policy: Exclude<RejectionPolicy, 'dead-letter'>): void
+}
+
+/** A rejected record with its delivery coordinates (computed only here, for rejections). */
+export function rejectionOf(topic: string, partition: number, message: KafkaMessage, result: Rejected): Rejection {
+  return { topic, partition, message, result, coordinates: coordinatesOf(topic, partition, message.offset) }
 }
 
 /** The violation an audited handler receives. */

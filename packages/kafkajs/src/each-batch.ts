@@ -1,8 +1,7 @@
 import type { EachBatchHandler, KafkaMessage } from 'kafkajs'
-import { violationOf, type ConsumerRuntime, type Rejection } from './consumer-runtime.js'
+import { rejectionOf, violationOf, type ConsumerRuntime, type Rejection } from './consumer-runtime.js'
 import { RecordRejectedError } from './errors.js'
 import { passthrough } from './lib/passthrough.js'
-import { coordinatesOf } from './record-check.js'
 import type { IdctxBatch, IdctxBatchMessage, IdctxEachBatchPayload, RejectionPolicy } from './types.js'
 
 /**
@@ -51,7 +50,7 @@ export function wrapEachBatch<P extends RejectionPolicy>(
         view.push({ ...message, identity: r.context } as IdctxBatchMessage<P>)
         continue
       }
-      const rejection: Rejection = { topic, partition, message, result: r, coordinates: coordinatesOf(topic, partition, message.offset) }
+      const rejection = rejectionOf(topic, partition, message, r)
       if (runtime.policy === 'audit') {
         runtime.report(rejection, 'audit')
         view.push({ ...message, identity: undefined, violation: violationOf(rejection) } as IdctxBatchMessage<P>)

@@ -1,8 +1,7 @@
 import type { EachMessageHandler } from 'kafkajs'
-import type { ConsumerRuntime, Rejection } from './consumer-runtime.js'
-import { violationOf } from './consumer-runtime.js'
+import type { ConsumerRuntime } from './consumer-runtime.js'
+import { rejectionOf, violationOf } from './consumer-runtime.js'
 import { RecordRejectedError } from './errors.js'
-import { coordinatesOf } from './record-check.js'
 import type { IdctxEachMessagePayload, RejectionPolicy } from './types.js'
 
 /**
@@ -24,7 +23,7 @@ export function wrapEachMessage<P extends RejectionPolicy>(
       const identity = r.context
       return runtime.store.run(identity, () => handler({ ...payload, identity } as IdctxEachMessagePayload<P>))
     }
-    const rejection: Rejection = { topic, partition, message, result: r, coordinates: coordinatesOf(topic, partition, message.offset) }
+    const rejection = rejectionOf(topic, partition, message, r)
     switch (runtime.policy) {
       case 'dead-letter':
         await runtime.deadLetter([rejection])
