@@ -31,6 +31,11 @@ export interface ContextStore {
   run<T>(context: IdentityContext, fn: () => T): T
   /** The current context, or undefined outside any `run`. */
   current(): IdentityContext | undefined
+  /**
+   * Runs `fn` with no current context, whatever surrounds the call: for code that must not act
+   * under an identity it was not given (an unverified message, a batch handler).
+   */
+  exit<T>(fn: () => T): T
 }
 
 /**
@@ -41,6 +46,7 @@ export interface ContextStore {
  * ```ts
  * const store = createContextStore()
  * store.run({ sub: 'u1', tid: 't1', txn: 'x1' }, () => store.current()?.tid) // 't1'
+ * store.run({ sub: 'u1', tid: 't1', txn: 'x1' }, () => store.exit(() => store.current())) // undefined
  * ```
  */
 export function createContextStore(): ContextStore {
@@ -48,6 +54,8 @@ export function createContextStore(): ContextStore {
   return {
     run: (context, fn) => als.run(context, fn),
     current: () => als.getStore(),
+    // run(undefined) rather than the experimental AsyncLocalStorage#exit: the same effect.
+    exit: (fn) => als.run(undefined as unknown as IdentityContext, fn),
   }
 }
 

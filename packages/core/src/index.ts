@@ -24,6 +24,8 @@ export {
   messageLeaf,
   kafkaLeaf,
   bullmqLeaf,
+  bullmqSchedulerLeaf,
+  encodeDestinationComponent,
   kafkaDestination,
   bullmqDestination,
   canonicalJobData,

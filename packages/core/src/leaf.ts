@@ -8,8 +8,34 @@ const NULL_LENGTH = 0xffffffff
 /** A Kafka key or value as the client hands it over: bytes, text, or null (a tombstone). */
 export type KafkaBytes = Buffer | Uint8Array | string | null | undefined
 
+const UNRESERVED = /^[A-Za-z0-9._~-]*$/
+const HEX = '0123456789ABCDEF'
+
 /**
- * The destination string of a Kafka topic, as it appears in `dst` and in the leaf.
+ * Percent-encodes one user-chosen component of a destination (RFC 3986 §2.1): every UTF-8 byte
+ * outside the unreserved set (`A–Z a–z 0–9 - . _ ~`) becomes `%XX`, so `/` and `%` never stand
+ * for themselves and two different (queue, job name) pairs never give the same destination.
+ * Never throws: a lone surrogate is encoded as U+FFFD, as Redis and Kafka would store it.
+ *
+ * @example
+ * ```ts
+ * encodeDestinationComponent('refund/x') // 'refund%2Fx'
+ * ```
+ */
+export function encodeDestinationComponent(component: string): string {
+  if (UNRESERVED.test(component)) return component
+  let out = ''
+  for (const byte of Buffer.from(component, 'utf8')) {
+    const c = String.fromCharCode(byte)
+    out += byte < 0x80 && UNRESERVED.test(c) ? c : `%${HEX[byte >> 4]}${HEX[byte & 15]}`
+  }
+  return out
+}
+
+/**
+ * The destination string of a Kafka topic, as it appears in `dst`, in the leaf and in ACL
+ * patterns: `kafka:` and the percent-encoded topic (Kafka's own topic characters are all
+ * unreserved, so a real topic reads as itself).
  *
  * @example
  * ```ts
@@ -17,19 +43,23 @@ export type KafkaBytes = Buffer | Uint8Array | string | null | undefined
  * ```
  */
 export function kafkaDestination(topic: string): string {
-  return `kafka:${topic}`
+  return `kafka:${encodeDestinationComponent(topic)}`
 }
 
 /**
- * The destination string of a BullMQ job, as it appears in `dst` and in the leaf.
+ * The destination string of a BullMQ job, as it appears in `dst`, in the leaf and in ACL
+ * patterns: `bullmq:<queue>/<jobName>`, each component percent-encoded (see
+ * {@link encodeDestinationComponent}), so queue `billing` with name `refund/x` and queue
+ * `billing/refund` with name `x` are different destinations.
  *
  * @example
  * ```ts
  * bullmqDestination('invoices', 'invoice') // 'bullmq:invoices/invoice'
+ * bullmqDestination('billing', 'refund/x') // 'bullmq:billing/refund%2Fx'
  * ```
  */
 export function bullmqDestination(queue: string, jobName: string): string {
-  return `bullmq:${queue}/${jobName}`
+  return `bullmq:${encodeDestinationComponent(queue)}/${encodeDestinationComponent(jobName)}`
 }
 
 /** The length of a key or value in the leaf; -1 for a null (tombstone) or absent one. */
@@ -116,4 +146,19 @@ export function canonicalJobData(data: Record<string, unknown>, reservedKey = '_
  */
 export function bullmqLeaf(queue: string, jobName: string, data: Record<string, unknown>): Buffer {
   return messageLeaf(bullmqDestination(queue, jobName), null, canonicalJobData(data))
+}
+
+/**
+ * The leaf a job scheduler's grant is bound to: the destination of its runs
+ * (`bullmq:<queue>/<jobName>`), the key `scheduler:<schedulerId>` (percent-encoded) and the
+ * canonical JSON of the template data without the reserved field. A grant moved to another
+ * scheduler, queue or job name, or template data edited in Redis, no longer matches.
+ *
+ * @example
+ * ```ts
+ * const leaf = bullmqSchedulerLeaf('reports', 'nightly-report', 'report', { kind: 'daily' })
+ * ```
+ */
+export function bullmqSchedulerLeaf(queue: string, schedulerId: string, jobName: string, data: Record<string, unknown>): Buffer {
+  return messageLeaf(bullmqDestination(queue, jobName), `scheduler:${encodeDestinationComponent(schedulerId)}`, canonicalJobData(data))
 }

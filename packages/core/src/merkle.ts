@@ -211,6 +211,25 @@ function proofHead(value: string): { index: number; size: number; head: number }
   return { index, size, head: d2 < 0 ? -1 : d2 + 1 }
 }
 
+/**
+ * A leaf's position under the root, in a form no rewrite of a proof can change: 1 followed by the
+ * audit path's turns bottom-up (1 = sibling on the left). The proof's `size` is not signed, and an
+ * index read with another size can take the very same walk (6 of 7 and 3 of 4 both turn left
+ * twice), so the stated index is not an identity of the leaf; its turns are. Undefined when the
+ * value is not a well-formed proof head.
+ */
+export function proofPosition(proofHeader: string): number | undefined {
+  const h = proofHead(proofHeader)
+  if (h === undefined) return undefined
+  const step: Step = { siblingOnLeft: false, fn: h.index, sn: h.size - 1 }
+  let position = 1
+  while (step.sn > 0) {
+    stepUp(step)
+    position = position * 2 + (step.siblingOnLeft ? 1 : 0)
+  }
+  return position
+}
+
 /** Number of audit-path hashes RFC 9162 expects for a leaf index in a tree of a size. */
 function pathLength(index: number, size: number): number {
   const step: Step = { siblingOnLeft: false, fn: index, sn: size - 1 }

@@ -85,12 +85,23 @@ export type ReplayVerdict = 'first' | 'redelivery' | 'replay'
 /** One delivery of one signed message. */
 export interface ReplayEntry {
   readonly jti: string
-  /** The message's leaf hash (base64url): one token may sign many messages. */
-  readonly leaf: string
+  /**
+   * The message's position under the token's `mh`: 0 for a message signed alone; for a batch, its
+   * audit path's turns (1, then one bit per level, bottom-up), authenticated by the proof. Two
+   * identical records of one batch are two messages; a proof rewritten to another index or size
+   * that still verifies keeps the same position.
+   */
+  readonly index: number
   /** Delivery coordinates: `topic/partition/offset` or `queue/jobId`. */
   readonly coordinates: string
   /** Epoch ms after which the token is expired anyway and the entry may go. */
   readonly expiresAt: number
+  /**
+   * True when the adapter knows this is the message's first delivery (a BullMQ job's first
+   * attempt): an earlier sighting at the same coordinates is then a `replay` (the job was copied
+   * and re-added under the same id), not a redelivery. Default false.
+   */
+  readonly firstDelivery?: boolean | undefined
 }
 
 /**
@@ -136,10 +147,10 @@ export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}):
         sweep(now)
         sweepAt = now + 10_000
       }
-      const k = `${entry.jti}\0${entry.leaf}`
+      const k = `${entry.jti}\0${entry.index}`
       const prior = seen.get(k)
       if (prior !== undefined && prior.expiresAt > now) {
-        return prior.coordinates === entry.coordinates ? 'redelivery' : 'replay'
+        return prior.coordinates === entry.coordinates && entry.firstDelivery !== true ? 'redelivery' : 'replay'
       }
       seen.set(k, { coordinates: entry.coordinates, expiresAt: entry.expiresAt })
       if (seen.size > max) {

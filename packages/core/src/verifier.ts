@@ -3,13 +3,13 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { actorDepth, claimsSchema, REQUIRED_CLAIMS, type IdctxClaims } from './claims.js'
 import { verifiedContext, type VerifiedContext } from './context.js'
-import { KeyError, VerificationError } from './errors.js'
+import { ConfigError, KeyError, VerificationError } from './errors.js'
 import { ALGORITHMS, type Algorithm, type IdctxKey, type Jwks } from './keys.js'
 import { staticKeySource, type KeySource } from './key-set.js'
-import { decodeBase64url, encodeBase64url } from './lib/base64url.js'
+import { decodeBase64url } from './lib/base64url.js'
 import { verifyBytes } from './lib/jws.js'
 import { parseOptions } from './lib/options.js'
-import { verifyInclusion, type VerifiedNodes } from './merkle.js'
+import { proofPosition, verifyInclusion, type VerifiedNodes } from './merkle.js'
 import { notify, type IdctxObserver } from './observer.js'
 import { isProducerAllowed, meetsRequirements, type ProducerAcl, type Requirements } from './policies.js'
 import { ReasonCode } from './reason-codes.js'
@@ -32,6 +32,11 @@ export interface VerifierOptions {
   clockToleranceSeconds?: number
   /** Largest `exp - iat` accepted, in seconds (default 900). */
   maxLifetimeSeconds?: number
+  /**
+   * Largest `exp - iat` of a job scheduler grant (`typ` `idctx-grant+jwt`), in seconds (default
+   * 604800, 7 days; at most 366 days). Re-upserting a scheduler renews its grant.
+   */
+  maxGrantLifetimeSeconds?: number
   /** Largest grace after `exp` an adapter may grant a retried message (default 0: none). */
   maxExpiryGraceSeconds?: number
   /** Largest token accepted, in bytes, checked before decoding (default 4096). */
@@ -77,8 +82,17 @@ export interface VerifyInput {
   readonly coordinates?: string | undefined
   /** Extra scopes/roles for this destination. */
   readonly requirements?: Requirements | undefined
-  /** Grace after `exp` for a retried message, capped by `maxExpiryGraceSeconds`. */
+  /**
+   * Grace after `exp` for a retried message, in seconds, capped by `maxExpiryGraceSeconds`. Must
+   * be a finite number ≥ 0: anything else makes `verify` throw a {@link ConfigError}.
+   */
   readonly expiryGraceSeconds?: number | undefined
+  /**
+   * True when the adapter knows this is the message's first delivery (BullMQ: the first attempt
+   * of the job). An earlier sighting at the same coordinates is then a replay — a job copied and
+   * re-added under the same id — and not a redelivery.
+   */
+  readonly firstDelivery?: boolean | undefined
   /**
    * The W3C `traceparent` that travelled with the message (Kafka header, BullMQ telemetry
    * metadata). Not verified here: passed to the observer so tracing can link the creation
@@ -110,26 +124,50 @@ export type VerifyResult = Verified | Rejected
 /** Verifies idctx tokens against messages. */
 export interface Verifier {
   readonly audience: string
-  /** Verifies in the design's order; never throws for bad input. */
+  /**
+   * Verifies a message token (`typ` `idctx+jwt`) in the design's order. Returns a result for every
+   * input a producer or a broker can put on a message; throws only when infrastructure failed (a
+   * store or key source could not answer: retry) or the adapter passed an invalid number
+   * ({@link ConfigError}).
+   */
   verify(input: VerifyInput): Promise<VerifyResult>
+  /**
+   * Verifies a job scheduler grant (`typ` `idctx-grant+jwt`, see {@link Signer.signGrant}) with
+   * the same steps, except that its lifetime is capped by `maxGrantLifetimeSeconds` and it has no
+   * replay step (every run of the scheduler carries it). `input.leaf` is the scheduler leaf
+   * (`bullmqSchedulerLeaf`). A message token is never a grant (`wrong_typ`), and a grant is never
+   * a message token.
+   */
+  verifyGrant(input: VerifyInput): Promise<VerifyResult>
   /** Same, but throws the {@link VerificationError}. */
   verifyOrThrow(input: VerifyInput): Promise<Verified>
   /** Drops every cached verified token (e.g. after removing a trusted key). */
   clearCache(): void
 }
 
-const optionsSchema = z.object({
+const ISSUER_KEYS_HINT = 'a key source (createKeySet, createRemoteJwks), an array of keys ([key]) or a JWKS document ({ keys: [...] })'
+
+const optionsSchema = z.strictObject({
   audience: z.string().min(1).max(256),
-  issuers: z.record(z.string().min(1).max(256), z.custom<IssuerKeys>((v) => typeof v === 'object' && v !== null, 'keys')),
+  issuers: z.record(z.string().min(1).max(256), z.custom<IssuerKeys>(isIssuerKeys, ISSUER_KEYS_HINT)).refine((v) => Object.keys(v).length > 0, 'at least one trusted issuer'),
   algorithms: z.array(z.enum(ALGORITHMS as [Algorithm, ...Algorithm[]])).min(1).optional(),
   allowHS256: z.boolean().default(false),
   clockToleranceSeconds: z.number().int().min(0).max(60).default(30),
   maxLifetimeSeconds: z.number().int().positive().max(86_400 * 7).default(900),
+  maxGrantLifetimeSeconds: z.number().int().positive().max(86_400 * 366).default(86_400 * 7),
   maxExpiryGraceSeconds: z.number().int().min(0).max(86_400).default(0),
   maxTokenBytes: z.number().int().min(256).max(65_536).default(4096),
   maxActorDepth: z.number().int().min(1).max(32).default(8),
-  producerAcl: z.record(z.string(), z.object({ destinations: z.array(z.string()), tenants: z.union([z.array(z.string()), z.literal('*')]).optional() })).optional(),
-  requirements: z.object({ scopes: z.array(z.string()).optional(), roles: z.array(z.string()).optional() }).optional(),
+  producerAcl: z
+    .record(
+      z.string(),
+      z.strictObject({
+        destinations: z.array(z.string().superRefine(destinationPatternIssue)).min(1),
+        tenants: z.union([z.array(z.string().min(1).max(256)).min(1), z.literal('*')]).optional(),
+      }),
+    )
+    .optional(),
+  requirements: z.strictObject({ scopes: z.array(z.string().min(1)).optional(), roles: z.array(z.string().min(1)).optional() }).optional(),
   revocation: z.custom<RevocationStore>((v) => typeof (v as RevocationStore)?.isRevoked === 'function', 'a revocation store').optional(),
   replay: z.custom<ReplayStore>((v) => typeof (v as ReplayStore)?.check === 'function', 'a replay store').optional(),
   observer: z.custom<IdctxObserver>((v) => typeof v === 'object' && v !== null).optional(),
@@ -139,9 +177,79 @@ const optionsSchema = z.object({
 })
 
 const ALLOWED_HEADER = new Set(['alg', 'kid', 'typ'])
-const TYP = 'idctx+jwt'
+/** The `typ` of each kind of token: a message token is never accepted as a grant, nor the reverse. */
+const TYP = { message: 'idctx+jwt', grant: 'idctx-grant+jwt' } as const
+type TokenKind = keyof typeof TYP
+/**
+ * Deepest JSON nesting read from a token's header or payload, measured on the text before it is
+ * parsed: a payload is an object (1) whose deepest legitimate member is the `act` chain.
+ */
+const MAX_HEADER_NESTING = 2
+
+
+function isIssuerKeys(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return false
+  if (typeof (v as KeySource).get === 'function') return true
+  if (Array.isArray(v)) return v.every((k) => k !== null && typeof k === 'object' && typeof (k as IdctxKey).kid === 'string' && typeof (k as IdctxKey).alg === 'string' && typeof (k as IdctxKey).verificationKey === 'object')
+  return Array.isArray((v as Jwks).keys)
+}
+
+/**
+ * Why an ACL destination pattern can never match a destination, if it cannot: destinations are
+ * `kafka:<topic>` or `bullmq:<queue>/<jobName>` with each component percent-encoded (RFC 3986
+ * unreserved characters and `%XX`), and `*` may only end a prefix pattern.
+ */
+function destinationPatternIssue(pattern: string, ctx: z.RefinementCtx): void {
+  const prefix = pattern.endsWith('*')
+  const body = prefix ? pattern.slice(0, -1) : pattern
+  const component = /^(?:[A-Za-z0-9._~-]|%[0-9A-F]{2})*$/
+  let problem: string | undefined
+  if (body.includes('*')) problem = "'*' may only end a pattern (a prefix)"
+  else if (body.startsWith('kafka:')) {
+    const topic = body.slice(6)
+    if (!component.test(topic)) problem = 'the topic must be percent-encoded (kafkaDestination(topic) gives the form)'
+    else if (!prefix && topic.length === 0) problem = 'an exact kafka pattern needs a topic'
+  } else if (body.startsWith('bullmq:')) {
+    const parts = body.slice(7).split('/')
+    if (parts.length > 2 || !parts.every((c) => component.test(c))) {
+      problem = "queue and job name must each be percent-encoded ('/' inside a name is %2F; bullmqDestination(queue, name) gives the form)"
+    } else if (!prefix && (parts.length !== 2 || parts[0] === '' || parts[1] === '')) {
+      problem = "an exact bullmq pattern is 'bullmq:<queue>/<jobName>'"
+    }
+  } else if (!(prefix && ('kafka:'.startsWith(body) || 'bullmq:'.startsWith(body)))) {
+    problem = "a pattern starts with 'kafka:' or 'bullmq:'"
+  }
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `can never match: ${problem}` })
+}
+
+/**
+ * Whether JSON text nests deeper than `max` objects and arrays, counted on the raw text (strings
+ * skipped) so that no parser or schema recursion ever meets a deeper value.
+ */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true
+    } else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return false
+}
+
+/** A header member name as it may appear in `error.claim`: printable ASCII only, at most 32. */
+function memberName(name: string): string {
+  const safe = name.slice(0, 32).replace(/[^\x21-\x7e]/g, '?')
+  return safe.length === 0 ? '?' : safe
+}
 
 interface Entry {
+  readonly kind: TokenKind
   readonly claims: IdctxClaims
   readonly header: { alg: Algorithm; kid: string }
   readonly key: IdctxKey
@@ -173,9 +281,25 @@ class Fail {
   constructor(readonly reason: ReasonCode, readonly message: string, readonly claim?: string) {}
 }
 
-function toSource(keys: IssuerKeys): KeySource {
+function issuerSource(issuer: string, keys: IssuerKeys): KeySource {
   if (typeof (keys as KeySource).get === 'function') return keys as KeySource
-  return staticKeySource(keys as readonly IdctxKey[] | Jwks)
+  try {
+    return staticKeySource(keys as readonly IdctxKey[] | Jwks)
+  } catch (e) {
+    const message = e instanceof KeyError ? e.message : 'its keys could not be imported'
+    throw new ConfigError('verifier options', [{ path: `issuers.${memberName(issuer)}`, message }])
+  }
+}
+
+/**
+ * Numbers an adapter passes in: finite and in range, or a ConfigError (a NaN grace would turn the
+ * expiry check and replay detection off).
+ */
+function checkNumbers(input: VerifyInput): void {
+  const g = input.expiryGraceSeconds
+  if (g !== undefined && (typeof g !== 'number' || !Number.isFinite(g) || g < 0)) {
+    throw new ConfigError('verify input', [{ path: 'expiryGraceSeconds', message: 'must be a finite number of seconds ≥ 0' }])
+  }
 }
 
 // Invalid UTF-8 is refused, as jose's fatal TextDecoder does: a lenient decoder would map distinct
@@ -188,13 +312,13 @@ function strictUtf8(bytes: Buffer): string | undefined {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
-function parseJsonObject(b64: string): Record<string, unknown> | undefined {
+function parseJsonObject(b64: string, maxNesting: number): Record<string, unknown> | undefined {
   const bytes = decodeBase64url(b64)
   if (bytes === undefined) return undefined
   let value: unknown
   try {
     const text = strictUtf8(bytes)
-    if (text === undefined) return undefined
+    if (text === undefined || nestsDeeperThan(text, maxNesting)) return undefined
     value = JSON.parse(text)
   } catch {
     return undefined
@@ -236,8 +360,25 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (algorithms.has('HS256') && !o.allowHS256) {
     throw new TypeError('HS256 in algorithms needs allowHS256: true')
   }
-  const clock = o.clock ?? Date.now
-  const issuers: [string, KeySource][] = Object.entries(o.issuers).map(([iss, keys]) => [iss, toSource(keys)])
+  const wallClock = o.clock ?? Date.now
+  // A clock that returns NaN would make every time comparison false, i.e. never expired: a clock
+  // that cannot tell the time is an infrastructure failure (throw, retry), never a verdict.
+  const clock = (): number => {
+    const t = wallClock()
+    if (!Number.isFinite(t)) throw new ConfigError('verifier clock', [{ path: 'clock', message: 'returned a value that is not a finite number of epoch milliseconds' }])
+    return t
+  }
+  const maxPayloadNesting = Math.max(o.maxActorDepth, 8) + 1
+  const issuers: [string, KeySource][] = Object.entries(o.issuers).map(([iss, keys]) => [iss, issuerSource(iss, keys)])
+  if (o.producerAcl !== undefined) {
+    const unknown = Object.keys(o.producerAcl).filter((iss) => !Object.prototype.hasOwnProperty.call(o.issuers, iss))
+    if (unknown.length > 0) {
+      throw new ConfigError(
+        'verifier options',
+        unknown.map((iss) => ({ path: `producerAcl.${memberName(iss)}`, message: 'not a trusted issuer: add its keys to issuers, or remove the entry' })),
+      )
+    }
+  }
   const cache = new Map<string, Entry>()
   // Batch-tree nodes remembered across all cached tokens (each holds a hash and a proof suffix):
   // bounded so that many large cached batches cannot grow memory without limit.
@@ -283,26 +424,26 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   /** Steps 2–6: everything that depends on the token alone, cached by token string. */
-  const verifyToken = async (token: string, known: Known): Promise<Entry | Fail> => {
+  const verifyToken = async (token: string, known: Known, kind: TokenKind): Promise<Entry | Fail> => {
     const parts = token.split('.')
     if (parts.length !== 3) return new Fail(ReasonCode.Malformed, 'token is not a compact JWS')
     const [h64, p64, s64] = parts as [string, string, string]
-    const header = parseJsonObject(h64)
+    const header = parseJsonObject(h64, MAX_HEADER_NESTING)
     if (header === undefined) return new Fail(ReasonCode.Malformed, 'token header is not a base64url JSON object')
-    if (header.typ !== TYP) return new Fail(ReasonCode.WrongTyp, 'token typ is not idctx+jwt', 'typ')
+    if (header.typ !== TYP[kind]) return new Fail(ReasonCode.WrongTyp, `token typ is not ${TYP[kind]}`, 'typ')
     const alg = header.alg
     if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) {
       return new Fail(ReasonCode.AlgNotAllowed, 'token alg is not allowed', 'alg')
     }
     for (const name of Object.keys(header)) {
-      if (!ALLOWED_HEADER.has(name)) return new Fail(ReasonCode.HeaderNotAllowed, 'token header has a member other than alg, kid, typ', name.slice(0, 32))
+      if (!ALLOWED_HEADER.has(name)) return new Fail(ReasonCode.HeaderNotAllowed, 'token header has a member other than alg, kid, typ', memberName(name))
     }
     const kid = header.kid
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
       return new Fail(ReasonCode.UnknownKid, 'token kid is absent or invalid', 'kid')
     }
     let hint: unknown
-    const issHint = () => (hint ??= parseJsonObject(p64)?.iss ?? null)
+    const issHint = () => (hint ??= parseJsonObject(p64, maxPayloadNesting)?.iss ?? null)
     const found = await lookupKey(kid, issHint)
     if (found === undefined) return new Fail(ReasonCode.UnknownKid, 'no trusted issuer has this kid', 'kid')
     known.kid = kid
@@ -318,6 +459,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     try {
       const text = strictUtf8(payloadBytes)
       if (text === undefined) return new Fail(ReasonCode.Malformed, 'payload is not UTF-8 JSON')
+      if (nestsDeeperThan(text, maxPayloadNesting)) return new Fail(ReasonCode.Malformed, 'payload nests too deep', 'act')
       payload = JSON.parse(text)
     } catch {
       return new Fail(ReasonCode.Malformed, 'payload is not JSON')
@@ -342,6 +484,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const root = decodeBase64url(claims.mh)
     if (root === undefined) return new Fail(ReasonCode.Malformed, 'claim mh is not canonical base64url', 'mh')
     return {
+      kind,
       claims,
       header: { alg: alg as Algorithm, kid },
       key: found.key,
@@ -356,20 +499,26 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // The checks below return a plain value whenever nothing had to wait (a cached token, in-memory
   // or no stores) and a promise only when something did: one consumed record then costs no promise
   // of its own beyond `verify`'s, which matters at tens of thousands of records a second.
-  const check = (input: VerifyInput, known: Known): Checked | Promise<Checked> => {
+  const check = (input: VerifyInput, known: Known, kind: TokenKind): Checked | Promise<Checked> => {
     // 1. carrier
     const tokens = input.tokens
+    if (!Array.isArray(tokens)) return new Fail(ReasonCode.Malformed, 'the idctx carrier is not a list of values')
     if (tokens.length === 0) return new Fail(ReasonCode.Missing, 'no idctx token on the message')
     if (tokens.length > 1) return new Fail(ReasonCode.Duplicate, 'more than one idctx token on the message')
-    const raw = tokens[0] as string | Buffer
-    const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length
+    const raw: unknown = tokens[0]
+    if (typeof raw !== 'string' && !(raw instanceof Uint8Array)) return new Fail(ReasonCode.Malformed, 'the idctx token is not text or bytes')
+    if (input.proof !== undefined && typeof input.proof !== 'string' && !(input.proof instanceof Uint8Array)) {
+      return new Fail(ReasonCode.BindingMismatch, 'the idctx-proof is not text or bytes', 'mh')
+    }
+    const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.byteLength
     if (size > o.maxTokenBytes) return new Fail(ReasonCode.Oversize, `token exceeds ${o.maxTokenBytes} bytes`)
     if (size === 0) return new Fail(ReasonCode.Missing, 'the idctx token is empty')
     // latin1 is the cheapest exact decoding of ASCII; any non-ASCII byte fails the base64url
     // check either way, and tokenSha256 is taken over the bytes as they arrived.
-    const token = typeof raw === 'string' ? raw : raw.toString('latin1')
+    const token = typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1')
 
     const entry = cache.get(token)
+    if (entry !== undefined && entry.kind !== kind) return new Fail(ReasonCode.WrongTyp, `token typ is not ${TYP[kind]}`, 'typ')
     if (entry !== undefined && entry.source.get(entry.header.kid) === entry.key) {
       known.tokenSha256 = entry.tokenSha256
       known.kid = entry.header.kid
@@ -378,7 +527,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     if (entry !== undefined) evict(token, entry)
     known.tokenSha256 = createHash('sha256').update(raw).digest('hex')
-    return verifyToken(token, known).then((r) => {
+    return verifyToken(token, known, kind).then((r) => {
       if (r instanceof Fail) return r
       if (o.cacheSize > 0) {
         if (cache.size >= o.cacheSize) {
@@ -398,11 +547,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // 7. time
     const now = clock() / 1000
     const tol = o.clockToleranceSeconds
-    const grace = Math.min(Math.max(input.expiryGraceSeconds ?? 0, 0), o.maxExpiryGraceSeconds)
+    const grace = Math.min(input.expiryGraceSeconds ?? 0, o.maxExpiryGraceSeconds)
     if (c.exp + grace <= now - tol) return new Fail(ReasonCode.Expired, 'token has expired', 'exp')
     if (c.nbf !== undefined && c.nbf > now + tol) return new Fail(ReasonCode.NotYetValid, 'token is not valid yet', 'nbf')
     if (c.iat > now + tol) return new Fail(ReasonCode.NotYetValid, 'token was issued in the future', 'iat')
-    if (c.exp - c.iat > o.maxLifetimeSeconds) return new Fail(ReasonCode.LifetimeExceeded, 'token lifetime exceeds the cap', 'exp')
+    const maxLifetime = entry.kind === 'grant' ? o.maxGrantLifetimeSeconds : o.maxLifetimeSeconds
+    if (c.exp - c.iat > maxLifetime) return new Fail(ReasonCode.LifetimeExceeded, 'token lifetime exceeds the cap', 'exp')
 
     // 8. binding
     if (c.dst !== undefined && c.dst !== input.destination) {
@@ -410,14 +560,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const leaf = typeof input.leaf === 'function' ? input.leaf() : input.leaf
     let included: boolean
+    let proofText: string | undefined
     if (input.proof === undefined) {
       included = leaf.equals(entry.root)
     } else {
+      proofText = typeof input.proof === 'string' ? input.proof : input.proof.toString('utf8')
       // Remember authenticated nodes only while the budget lasts: past it, records are still
       // verified in full, just without the shortcut.
       const before = entry.nodes.size
       const nodes = provenNodes < o.proofNodeCacheSize ? entry.nodes : undefined
-      included = verifyInclusion(leaf, typeof input.proof === 'string' ? input.proof : input.proof.toString('utf8'), entry.root, nodes)
+      included = verifyInclusion(leaf, proofText, entry.root, nodes)
       provenNodes += entry.nodes.size - before
     }
     if (!included) {
@@ -440,12 +592,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
     // 11. deny-list and replay
     const checkReplay = (): Checked | Promise<Checked> => {
-      if (o.replay === undefined || input.coordinates === undefined) return { entry, cached }
+      if (o.replay === undefined || input.coordinates === undefined || entry.kind === 'grant') return { entry, cached }
       const verdict = o.replay.check({
         jti: c.jti,
-        leaf: encodeBase64url(leaf),
+        index: proofText === undefined ? 0 : (proofPosition(proofText) as number),
         coordinates: input.coordinates,
         expiresAt: (c.exp + grace + tol) * 1000,
+        firstDelivery: input.firstDelivery === true,
       })
       const decide = (v: ReplayVerdict): Checked =>
         v === 'replay' ? new Fail(ReasonCode.Replayed, 'message was already delivered elsewhere', 'jti') : { entry, cached }
@@ -458,14 +611,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return isThenable(revoked) ? Promise.resolve(revoked).then(decide) : decide(revoked)
   }
 
-  const verify = async (input: VerifyInput): Promise<VerifyResult> => {
+  const verify = async (input: VerifyInput, kind: TokenKind): Promise<VerifyResult> => {
+    checkNumbers(input)
     // Without an observer nothing reads the duration: skip the clock calls.
     const observed = o.observer !== undefined
     const started = observed ? performance.now() : 0
     const known: Known = {}
     // A store failing throws (fail closed) instead of rejecting: the message is not at fault, so
     // the adapter retries it rather than dead-lettering it.
-    const pending = check(input, known)
+    const pending = check(input, known, kind)
     const r = pending instanceof Promise ? await pending : pending
     const durationMs = observed ? performance.now() - started : 0
     if (r instanceof Fail) {
@@ -517,9 +671,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   return {
     audience: o.audience,
-    verify,
+    verify: (input) => verify(input, 'message'),
+    verifyGrant: (input) => verify(input, 'grant'),
     async verifyOrThrow(input) {
-      const r = await verify(input)
+      const r = await verify(input, 'message')
       if (!r.ok) throw r.error
       return r
     },

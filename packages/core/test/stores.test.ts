@@ -50,7 +50,7 @@ describe('revocation store', () => {
 })
 
 describe('replay store', () => {
-  const entry = { jti: 'j1', leaf: 'L1', coordinates: 'orders/0/1', expiresAt: 10_000 }
+  const entry = { jti: 'j1', index: 0, coordinates: 'orders/0/1', expiresAt: 10_000 }
 
   it('first delivery, then a redelivery at the same coordinates, then a replay elsewhere', () => {
     const store = createMemoryReplayStore({ clock: () => 0 })
@@ -61,10 +61,10 @@ describe('replay store', () => {
     expect(store.check(entry)).toBe('redelivery')
   })
 
-  it('keys on jti and leaf: other records of one token are not replays', () => {
+  it('keys on jti and leaf position: other records of one token are not replays', () => {
     const store = createMemoryReplayStore({ clock: () => 0 })
     expect(store.check(entry)).toBe('first')
-    expect(store.check({ ...entry, leaf: 'L2', coordinates: 'orders/0/2' })).toBe('first')
+    expect(store.check({ ...entry, index: 5, coordinates: 'orders/0/2' })).toBe('first')
     expect(store.check({ ...entry, jti: 'j2', coordinates: 'orders/0/3' })).toBe('first')
     expect(store.size).toBe(3)
   })
