@@ -46,7 +46,7 @@ export interface CorpusCase {
    * Set when jose's `jwtVerify` deliberately accepts what idctx refuses (see differential.test.ts):
    * a non-canonical base64url spelling of signed bytes, or a typ spelling jose normalises.
    */
-  readonly joseAccepts?: 'non-canonical-base64url' | 'typ-spelling'
+  readonly joseAccepts?: 'non-canonical-base64url' | 'typ-spelling' | 'nesting-depth'
 }
 
 const segments = (token: string) => token.split('.') as [string, string, string]
@@ -305,8 +305,33 @@ export function corpus(ring: Keyring): CorpusCase[] {
   one('wrong_audience: trailing space', 'wrong_audience', forge(ring, { claimsPatch: { aud: 'shop ' } }))
 
   // ---- 7. time ----
+  {
+    // An act chain ~1500 levels deep fits once maxTokenBytes is raised to its 64 KiB maximum; its
+    // nesting is measured on the text before anything parses it, so it is malformed, never a
+    // RangeError from a recursive schema (which an adapter would retry forever).
+    let act: Record<string, unknown> | undefined
+    for (let i = 0; i < 1500; i++) act = act === undefined ? { sub: 'a' } : { sub: 'a', act }
+    one('malformed: act chain 1500 levels deep (64 KiB cap)', 'malformed', forge(ring, { claimsPatch: { act } }), { options: { maxTokenBytes: 65_536 } })
+    let deep: unknown = 1
+    for (let i = 0; i < 2000; i++) deep = [deep]
+    one('malformed: an unknown claim nested 2000 arrays deep', 'malformed', forge(ring, { claimsPatch: { x: deep } }), { options: { maxTokenBytes: 65_536 }, joseAccepts: 'nesting-depth' })
+    let hdeep: unknown = 1
+    for (let i = 0; i < 500; i++) hdeep = { a: hdeep }
+    one('malformed: a header member nested 500 objects deep', 'malformed', forge(ring, { headerPatch: { x: hdeep } }), { options: { maxTokenBytes: 65_536 } })
+  }
   one('expired: an hour ago', 'expired', forge(ring, { claimsPatch: { iat: NOW - 3900, exp: NOW - 3600 } }))
   one('expired: exactly at the tolerance edge (exp = now - 30)', 'expired', forge(ring, { claimsPatch: { iat: NOW - 330, exp: NOW - 30 } }))
+  // The edges once more on a whole-second clock: with the shared clock's 0.25 s fraction, `<=` vs
+  // `<` (and `>` vs `>=`) could flip without any case noticing. Both sides of each edge.
+  {
+    const whole = { clock: () => NOW * 1000 }
+    one('edge, whole-second clock: exp = now - 30 is expired', 'expired', forge(ring, { claimsPatch: { iat: NOW - 330, exp: NOW - 30 } }), { options: whole })
+    one('edge, whole-second clock: exp = now - 29 is valid', 'ok', forge(ring, { claimsPatch: { iat: NOW - 329, exp: NOW - 29 } }), { options: whole })
+    one('edge, whole-second clock: nbf = now + 30 is valid', 'ok', forge(ring, { claimsPatch: { nbf: NOW + 30 } }), { options: whole })
+    one('edge, whole-second clock: nbf = now + 31 is not yet valid', 'not_yet_valid', forge(ring, { claimsPatch: { nbf: NOW + 31 } }), { options: whole })
+    one('edge, whole-second clock: iat = now + 30 is valid', 'ok', forge(ring, { claimsPatch: { iat: NOW + 30, exp: NOW + 330 } }), { options: whole })
+    one('edge, whole-second clock: iat = now + 31 is not yet valid', 'not_yet_valid', forge(ring, { claimsPatch: { iat: NOW + 31, exp: NOW + 331 } }), { options: whole })
+  }
   add('expired: retry grace asked for but not granted by the verifier', 'expired',
     baseInput(forge(ring, { claimsPatch: { iat: NOW - 400, exp: NOW - 100 } }), { expiryGraceSeconds: 3600 }))
   one('not_yet_valid: nbf beyond tolerance', 'not_yet_valid', forge(ring, { claimsPatch: { nbf: NOW + 31 } }))

@@ -20,6 +20,18 @@
  *    media-type equivalence). idctx requires the exact `idctx+jwt` its signers write (design,
  *    step 3): one spelling, nothing to normalise, and no token minted by a generic JWT library
  *    with a look-alike media type passes.
+ * 3. JSON nesting. idctx measures a header's and a payload's nesting on the text before parsing
+ *    (at most 2 levels in the header, max(maxActorDepth, 8) + 1 in the payload) and refuses a
+ *    deeper one as `malformed`, even in a claim it would ignore: no parser or schema recursion
+ *    ever meets attacker-sized depth. jose parses any depth and ignores unknown claims.
+ * 4. Non-integer NumericDate. RFC 7519 §2 allows fractional `exp`, `iat`, `nbf`; jose accepts them.
+ *    idctx signers write whole seconds and its claim schema requires integers, so a fractional
+ *    one is `malformed` (the reference applies the schema; the plain-jose test below shows the
+ *    difference).
+ * 5. ES256 high-S. jose (WebCrypto) accepts both (r, s) and (r, n - s); idctx accepts only the
+ *    low-S one, so a token has one spelling (keys.test.ts holds that test).
+ * 6. Weak keys. RSA keys whose public exponent is not 65537 and small-order Ed25519 points are
+ *    refused when imported (keys.test.ts), so no token under them is ever checked.
  */
 import { describe, it, expect } from 'vitest'
 import { createHash } from 'node:crypto'
@@ -34,7 +46,7 @@ import {
   type VerifyInput,
 } from '@idctx/core'
 import { corpus } from './corpus.js'
-import { ALGS, baseInput, baseOptions, clock, DEST, LEAF, makeKeyring, ordersSigner, signBatch, CONTEXT } from './fixtures.js'
+import { ALGS, baseInput, baseOptions, clock, DEST, forge, LEAF, makeKeyring, NOW, ordersSigner, signBatch, CONTEXT } from './fixtures.js'
 
 const ring = makeKeyring()
 const entries = corpus(ring)
@@ -182,6 +194,24 @@ describe('differential: idctx vs a jose-based reference, hand-crafted corpus', (
     for (const r of ['missing', 'duplicate', 'oversize', 'malformed', 'wrong_typ', 'alg_not_allowed', 'header_not_allowed', 'unknown_kid', 'bad_signature', 'missing_claim', 'wrong_issuer', 'wrong_audience', 'expired', 'not_yet_valid', 'lifetime_exceeded', 'binding_mismatch']) {
       expect(reasons.has(r as never)).toBe(true)
     }
+  })
+})
+
+describe('differential: deliberate differences shown against plain jose', () => {
+  it.each([
+    ['exp', { exp: NOW + 300.5 }],
+    ['iat', { iat: NOW - 0.5 }],
+    ['nbf', { nbf: NOW - 10.5 }],
+  ])('a fractional %s: jose accepts, idctx says malformed', async (_name, patch) => {
+    const token = forge(ring, { claimsPatch: patch })
+    const { payload } = await jwtVerify(token, ring.EdDSA.verificationKey, {
+      algorithms: ['EdDSA'],
+      currentDate: new Date(clock()),
+      clockTolerance: 30,
+    })
+    expect(payload.sub).toBe(CONTEXT.sub)
+    const r = await createVerifier(baseOptions(ring)).verify(baseInput(token))
+    expect(r.ok ? 'ok' : r.error.reason).toBe('malformed')
   })
 })
 

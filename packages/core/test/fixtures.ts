@@ -159,10 +159,21 @@ export function forge(ring: Keyring, o: ForgeOptions = {}): string {
   else {
     const alg = o.signAlg ?? key.alg
     const signer = o.secret ?? (alg === 'HS256' ? (key.signingKey as KeyObject) : (key.signingKey as KeyObject))
-    sig = rawSign(alg, signer, input).toString('base64url')
+    const raw = rawSign(alg, signer, input)
+    // Verifiers accept only low-S ES256 signatures (one token, one spelling): forge writes those.
+    sig = (alg === 'ES256' ? lowS(raw) : raw).toString('base64url')
     if (typeof o.sig === 'function') sig = o.sig(sig, input)
   }
   return `${input}.${sig}`
+}
+
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
+
+/** The low-S form of a P-256 signature r ‖ s (IEEE P1363): s replaced by n - s when s > n/2. */
+export function lowS(signature: Buffer): Buffer {
+  const s = BigInt(`0x${signature.subarray(32).toString('hex')}`)
+  if (s <= P256_ORDER / 2n) return signature
+  return Buffer.concat([signature.subarray(0, 32), Buffer.from((P256_ORDER - s).toString(16).padStart(64, '0'), 'hex')])
 }
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'

@@ -1,0 +1,354 @@
+/**
+ * Trust hardening: inputs and options that once made `verify` throw, fail open or bend an
+ * identity. Each case names the exact reason code or error class.
+ */
+import { describe, it, expect } from 'vitest'
+import { generateKeyPairSync } from 'node:crypto'
+import {
+  bullmqDestination,
+  bullmqLeaf,
+  bullmqSchedulerLeaf,
+  ConfigError,
+  createContextStore,
+  createMemoryReplayStore,
+  createMemoryRevocationStore,
+  createSigner,
+  createVerifier,
+  encodeDestinationComponent,
+  exportPrivateJwk,
+  kafkaDestination,
+  kafkaLeaf,
+  SigningError,
+  type VerifyInput,
+  type VerifyResult,
+} from '@idctx/core'
+import { AUD, baseInput, baseOptions, clock, CONTEXT, DEST, forge, ISS, LEAF, makeKeyring, NOW, ordersSigner, TOPIC } from './fixtures.js'
+
+const ring = makeKeyring()
+const reasonOf = (r: VerifyResult) => (r.ok ? 'ok' : r.error.reason)
+
+describe('hardening: carrier values an adapter may hand over', () => {
+  const verifier = createVerifier(baseOptions(ring))
+  const cases: [string, unknown][] = [
+    ['a number', 123],
+    ['null', null],
+    ['undefined', undefined],
+    ['an object', { token: forge(ring) }],
+    ['an array', [forge(ring)]],
+  ]
+  it.each(cases)('tokens: [%s] is malformed, not a TypeError', async (_name, value) => {
+    const r = await verifier.verify({ ...baseInput(''), tokens: [value] as unknown as string[] })
+    expect(reasonOf(r)).toBe('malformed')
+  })
+
+  it('tokens that is not a list is malformed (a string would otherwise count its characters)', async () => {
+    const r = await verifier.verify({ ...baseInput(''), tokens: forge(ring) as unknown as string[] })
+    expect(reasonOf(r)).toBe('malformed')
+  })
+
+  it('a proof that is neither text nor bytes fails the binding', async () => {
+    const r = await verifier.verify(baseInput(forge(ring), { proof: 42 as unknown as string }))
+    expect(reasonOf(r)).toBe('binding_mismatch')
+  })
+
+  it('a Uint8Array token (not a Buffer) is read as bytes', async () => {
+    const t = Buffer.from(forge(ring))
+    const r = await verifier.verify(baseInput(new Uint8Array(t.buffer, t.byteOffset, t.byteLength) as Buffer))
+    expect(reasonOf(r)).toBe('ok')
+  })
+})
+
+describe('hardening: numbers are finite and in range, or the call fails with a typed error', () => {
+  it('expiryGraceSeconds NaN throws ConfigError instead of turning expiry and replay off', async () => {
+    const replay = createMemoryReplayStore({ clock })
+    const verifier = createVerifier(baseOptions(ring, { replay, maxExpiryGraceSeconds: 600 }))
+    const expired = forge(ring, { claimsPatch: { iat: NOW - 400, exp: NOW - 100 } })
+    for (const grace of [Number.NaN, Number.POSITIVE_INFINITY, -1, '30' as unknown as number]) {
+      await expect(verifier.verify(baseInput(expired, { expiryGraceSeconds: grace, coordinates: 'orders/0/1' }))).rejects.toThrow(ConfigError)
+    }
+    // Nothing reached the replay store, and the honest path still says expired.
+    expect(replay.size).toBe(0)
+    expect(reasonOf(await verifier.verify(baseInput(expired)))).toBe('expired')
+  })
+
+  it('a clock that returns NaN throws (retry) instead of accepting an expired token', async () => {
+    const verifier = createVerifier(baseOptions(ring, { clock: () => Number.NaN }))
+    const expired = forge(ring, { claimsPatch: { iat: NOW - 400, exp: NOW - 100 } })
+    await expect(verifier.verify(baseInput(expired))).rejects.toThrow(ConfigError)
+  })
+
+  it('a signer clock that returns NaN throws SigningError', () => {
+    const signer = createSigner({ issuer: ISS, audience: AUD, key: ring.EdDSA, clock: () => Number.NaN })
+    expect(() => signer.sign(CONTEXT, [{ destination: DEST, leaf: LEAF }])).toThrow(SigningError)
+  })
+
+  it.each([
+    ['NaN', Number.NaN],
+    ['fractional', 1.5],
+    ['negative', -1],
+  ])('notBefore %s is refused by the signer', (_name, nbf) => {
+    expect(() => ordersSigner(ring.EdDSA).sign(CONTEXT, [{ destination: DEST, leaf: LEAF }], { notBefore: nbf })).toThrow(SigningError)
+  })
+
+  it.each([
+    ['clockToleranceSeconds', Number.NaN],
+    ['maxLifetimeSeconds', Number.POSITIVE_INFINITY],
+    ['maxTokenBytes', 1.5],
+    ['cacheSize', -1],
+  ])('verifier option %s = %s is a ConfigError naming it', (name, value) => {
+    const e = catchError(() => createVerifier(baseOptions(ring, { [name]: value })))
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).issues.map((i) => i.path)).toEqual([name])
+  })
+})
+
+describe('hardening: header member names never reach error.claim unescaped', () => {
+  const verifier = createVerifier(baseOptions(ring))
+  it.each([
+    ['a newline', 'x\ninjected: true'],
+    ['an ANSI escape', '\u001b[31mred'],
+    ['a very long name', 'n'.repeat(1000)],
+    ['an empty name', ''],
+  ])('%s', async (_name, member) => {
+    const r = await verifier.verify(baseInput(forge(ring, { headerPatch: { [member]: 1 } })))
+    expect(r.ok).toBe(false)
+    if (r.ok) return
+    expect(r.error.reason).toBe('header_not_allowed')
+    expect(r.error.claim).toMatch(/^[\x21-\x7e]{1,32}$/)
+    expect(r.error.message).not.toContain(member.slice(0, 8) === '' ? '\u0000' : member.slice(0, 8))
+  })
+})
+
+describe('hardening: destinations are injective (percent-encoded components)', () => {
+  it('queue billing / name refund/x and queue billing/refund / name x differ', () => {
+    expect(bullmqDestination('billing', 'refund/x')).toBe('bullmq:billing/refund%2Fx')
+    expect(bullmqDestination('billing/refund', 'x')).toBe('bullmq:billing%2Frefund/x')
+    expect(bullmqLeaf('billing', 'refund/x', { a: 1 }).equals(bullmqLeaf('billing/refund', 'x', { a: 1 }))).toBe(false)
+  })
+
+  it('%, unicode and lone surrogates are encoded; unreserved characters are kept', () => {
+    expect(encodeDestinationComponent('a-b.c_d~e')).toBe('a-b.c_d~e')
+    expect(encodeDestinationComponent('50%')).toBe('50%25')
+    expect(encodeDestinationComponent('%2F')).toBe('%252F')
+    expect(encodeDestinationComponent("!*'()")).toBe('%21%2A%27%28%29')
+    expect(encodeDestinationComponent('é')).toBe('%C3%A9')
+    expect(encodeDestinationComponent('\ud800')).toBe('%EF%BF%BD')
+    expect(encodeDestinationComponent('a\nb')).toBe('a%0Ab')
+    expect(kafkaDestination('orders.v2')).toBe('kafka:orders.v2')
+  })
+
+  it('a job signed for billing + refund/x is binding_mismatch on billing/refund + x', async () => {
+    const data = { amount: 5 }
+    const signed = ordersSigner(ring.EdDSA).sign(CONTEXT, [{ destination: bullmqDestination('billing', 'refund/x'), leaf: bullmqLeaf('billing', 'refund/x', data) }])
+    const verifier = createVerifier(baseOptions(ring))
+    const moved: VerifyInput = {
+      tokens: [signed.token],
+      destination: bullmqDestination('billing/refund', 'x'),
+      leaf: bullmqLeaf('billing/refund', 'x', data),
+      expectedTenant: 'acme',
+    }
+    expect(reasonOf(await verifier.verify(moved))).toBe('binding_mismatch')
+    const home: VerifyInput = { ...moved, destination: bullmqDestination('billing', 'refund/x'), leaf: bullmqLeaf('billing', 'refund/x', data) }
+    expect(reasonOf(await verifier.verify(home))).toBe('ok')
+  })
+
+  it('the scheduler leaf differs from the job leaf and from another scheduler id', () => {
+    const d = { kind: 'daily' }
+    const a = bullmqSchedulerLeaf('reports', 'nightly', 'report', d)
+    expect(a.equals(bullmqLeaf('reports', 'report', d))).toBe(false)
+    expect(a.equals(bullmqSchedulerLeaf('reports', 'nightly2', 'report', d))).toBe(false)
+    expect(a.equals(bullmqSchedulerLeaf('reports', 'nightly', 'report', { kind: 'weekly' }))).toBe(false)
+  })
+})
+
+describe('hardening: ACL patterns that can never match are refused', () => {
+  it.each([
+    ['a raw slash inside a job name', 'bullmq:billing/refund/x'],
+    ['no scheme', 'orders'],
+    ['a star in the middle', 'kafka:or*ders'],
+    ['an exact bullmq pattern without a name', 'bullmq:billing'],
+    ['a lower-case percent escape', 'bullmq:billing/refund%2fx'],
+    ['a space', 'kafka:my orders'],
+    ['an empty exact topic', 'kafka:'],
+  ])('%s', (_name, pattern) => {
+    const e = catchError(() => createVerifier(baseOptions(ring, { producerAcl: { orders: { destinations: [pattern] } } })))
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).issues[0]?.path).toBe('producerAcl.orders.destinations.0')
+    expect((e as ConfigError).issues[0]?.message).toMatch(/^can never match/)
+  })
+
+  it.each(['kafka:*', 'bullmq:*', 'bullmq:billing/*', 'bullmq:billing/refund%2Fx', 'kafka:orders', '*', 'bull*'])('%s is accepted', (pattern) => {
+    expect(() => createVerifier(baseOptions(ring, { producerAcl: { orders: { destinations: [pattern] } } }))).not.toThrow()
+  })
+
+  it('an ACL entry for an issuer that is not trusted is refused', () => {
+    const e = catchError(() => createVerifier(baseOptions(ring, { producerAcl: { payments: { destinations: ['kafka:*'] } } })))
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).issues).toEqual([{ path: 'producerAcl.payments', message: expect.stringMatching(/not a trusted issuer/) }])
+  })
+})
+
+describe('hardening: misconfiguration fails at construction, with the fix', () => {
+  it('a misspelt option (replayStore) is a ConfigError pointing at replay', () => {
+    const e = catchError(() => createVerifier({ ...baseOptions(ring), replayStore: createMemoryReplayStore() } as never))
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).issues).toEqual([{ path: 'replayStore', message: "unknown option; did you mean 'replay'?" }])
+  })
+
+  it('an unknown option without a close match lists the known ones', () => {
+    const e = catchError(() => createSigner({ issuer: ISS, audience: AUD, key: ring.EdDSA, zzzzzzzzzzzz: 1 } as never))
+    expect((e as ConfigError).issues[0]?.message).toMatch(/^unknown option; known options are issuer, audience, key/)
+  })
+
+  it('issuers: { orders: key } (a single key) names the path and the fix', () => {
+    const e = catchError(() => createVerifier({ audience: AUD, issuers: { orders: ring.EdDSA as never } }))
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).issues[0]?.path).toBe('issuers.orders')
+    expect((e as ConfigError).message).toContain('[key]')
+  })
+
+  it('no trusted issuer at all is refused', () => {
+    expect(() => createVerifier({ audience: AUD, issuers: {} })).toThrow(ConfigError)
+  })
+
+  it('a node:crypto KeyObject or a private JWK given to the signer says how to import it', () => {
+    const { privateKey } = generateKeyPairSync('ed25519')
+    for (const key of [privateKey, exportPrivateJwk(ring.EdDSA)]) {
+      const e = catchError(() => createSigner({ issuer: ISS, audience: AUD, key: key as never }))
+      expect(e).toBeInstanceOf(ConfigError)
+      expect((e as ConfigError).issues[0]?.path).toBe('key')
+      expect((e as ConfigError).message).toMatch(/importPem\(\).*importJwk\(\)/)
+    }
+  })
+
+  it.each([
+    ['without txn', { sub: 'u-1', tid: 'acme' }],
+    ['with an empty sub', { sub: '', tid: 'acme', txn: 't' }],
+    ['with an empty tid', { sub: 'u-1', tid: '', txn: 't' }],
+    ['with a numeric txn', { sub: 'u-1', tid: 'acme', txn: 7 }],
+    ['with an unknown pty', { sub: 'u-1', tid: 'acme', txn: 't', pty: 'root' }],
+    ['with roles that are not strings', { sub: 'u-1', tid: 'acme', txn: 't', roles: [1] }],
+    ['with a malformed act', { sub: 'u-1', tid: 'acme', txn: 't', act: { sub: '' } }],
+    ['null', null],
+  ])('a context %s is refused by the signer, not by the consumer', (_name, context) => {
+    expect(() => ordersSigner(ring.EdDSA).sign(context as never, [{ destination: DEST, leaf: LEAF }])).toThrow(SigningError)
+  })
+})
+
+describe('hardening: replay is keyed by (jti, leaf position)', () => {
+  const records = [
+    { key: 'k', value: Buffer.from('same') },
+    { key: 'k', value: Buffer.from('same') },
+    { key: 'other', value: Buffer.from('x') },
+  ]
+  const leaves = records.map((r) => kafkaLeaf(TOPIC, r.key, r.value))
+  const signed = ordersSigner(ring.EdDSA).sign(CONTEXT, leaves.map((leaf) => ({ destination: DEST, leaf })))
+  const input = (i: number, coordinates: string, proof = signed.proofs[i]): VerifyInput => ({
+    tokens: [signed.token],
+    proof,
+    destination: DEST,
+    leaf: leaves[i] as Buffer,
+    expectedTenant: 'acme',
+    coordinates,
+  })
+
+  it('two identical records of one batch are two messages; a copy of either elsewhere is replayed', async () => {
+    const verifier = createVerifier(baseOptions(ring, { replay: createMemoryReplayStore({ clock }) }))
+    expect(reasonOf(await verifier.verify(input(0, 'orders/0/10')))).toBe('ok')
+    expect(reasonOf(await verifier.verify(input(1, 'orders/0/11')))).toBe('ok')
+    expect(reasonOf(await verifier.verify(input(0, 'orders/0/10')))).toBe('ok') // redelivery
+    expect(reasonOf(await verifier.verify(input(0, 'orders/0/99')))).toBe('replayed')
+    expect(reasonOf(await verifier.verify(input(1, 'orders/1/3')))).toBe('replayed')
+  })
+
+  it('a proof rewritten to another index and size that still verifies is still the same message', async () => {
+    // Leaf 6 of 7 and leaf 3 of 4 take the same two left turns: the rewritten proof verifies, and
+    // must not open a second replay slot.
+    const seven = Array.from({ length: 7 }, (_, i) => kafkaLeaf(TOPIC, `k${i}`, `v${i}`))
+    const s = ordersSigner(ring.EdDSA).sign(CONTEXT, seven.map((leaf) => ({ destination: DEST, leaf })))
+    const proof = s.proofs[6] as string
+    const rewritten = proof.replace(/^6\.7\./, '3.4.')
+    expect(rewritten).not.toBe(proof)
+    const verifier = createVerifier(baseOptions(ring, { replay: createMemoryReplayStore({ clock }) }))
+    const at = (p: string, coordinates: string): VerifyInput => ({ tokens: [s.token], proof: p, destination: DEST, leaf: seven[6] as Buffer, expectedTenant: 'acme', coordinates })
+    expect(reasonOf(await verifier.verify(at(proof, 'orders/0/6')))).toBe('ok')
+    expect(reasonOf(await verifier.verify(at(rewritten, 'orders/2/6')))).toBe('replayed')
+  })
+
+  it('firstDelivery: an earlier sighting at the same coordinates is a replay', async () => {
+    const verifier = createVerifier(baseOptions(ring, { replay: createMemoryReplayStore({ clock }) }))
+    const t = forge(ring)
+    expect(reasonOf(await verifier.verify(baseInput(t, { coordinates: 'q/job-1', firstDelivery: true })))).toBe('ok')
+    expect(reasonOf(await verifier.verify(baseInput(t, { coordinates: 'q/job-1' })))).toBe('ok') // a retry
+    expect(reasonOf(await verifier.verify(baseInput(t, { coordinates: 'q/job-1', firstDelivery: true })))).toBe('replayed')
+  })
+})
+
+describe('hardening: grants and message tokens never stand in for each other', () => {
+  const data = { kind: 'daily' }
+  const leaf = bullmqSchedulerLeaf('reports', 'nightly', 'report', data)
+  const destination = bullmqDestination('reports', 'report')
+  const input = (token: string): VerifyInput => ({ tokens: [token], destination, leaf, expectedTenant: 'acme', coordinates: 'reports/repeat:nightly:1' })
+
+  it('a grant verifies with verifyGrant and is wrong_typ as a message token, cached or not', async () => {
+    const grant = ordersSigner(ring.EdDSA).signGrant(CONTEXT, { destination, leaf })
+    const verifier = createVerifier(baseOptions(ring))
+    expect(reasonOf(await verifier.verify(input(grant.token)))).toBe('wrong_typ')
+    expect(reasonOf(await verifier.verifyGrant(input(grant.token)))).toBe('ok')
+    expect(reasonOf(await verifier.verify(input(grant.token)))).toBe('wrong_typ')
+  })
+
+  it('a message token is wrong_typ as a grant, cached or not', async () => {
+    const token = ordersSigner(ring.EdDSA).sign(CONTEXT, [{ destination, leaf }]).token
+    const verifier = createVerifier(baseOptions(ring))
+    expect(reasonOf(await verifier.verifyGrant(input(token)))).toBe('wrong_typ')
+    expect(reasonOf(await verifier.verify(input(token)))).toBe('ok')
+    expect(reasonOf(await verifier.verifyGrant(input(token)))).toBe('wrong_typ')
+  })
+
+  it('a grant has its own lifetime cap, both on the signer and the verifier', async () => {
+    const signer = createSigner({ issuer: ISS, audience: AUD, key: ring.EdDSA, clock, maxGrantLifetimeSeconds: 30 * 86_400 })
+    const long = signer.signGrant(CONTEXT, { destination, leaf }, { lifetimeSeconds: 10 * 86_400 })
+    expect(reasonOf(await createVerifier(baseOptions(ring)).verifyGrant(input(long.token)))).toBe('lifetime_exceeded')
+    expect(reasonOf(await createVerifier(baseOptions(ring, { maxGrantLifetimeSeconds: 10 * 86_400 })).verifyGrant(input(long.token)))).toBe('ok')
+    expect(() => ordersSigner(ring.EdDSA).signGrant(CONTEXT, { destination, leaf }, { lifetimeSeconds: 8 * 86_400 })).toThrow(SigningError)
+  })
+
+  it('an expired grant is expired, a revoked one revoked, and a grant has no replay step', async () => {
+    const later = () => (NOW + 2 * 86_400) * 1000
+    const grant = ordersSigner(ring.EdDSA).signGrant(CONTEXT, { destination, leaf })
+    expect(reasonOf(await createVerifier(baseOptions(ring, { clock: later })).verifyGrant(input(grant.token)))).toBe('expired')
+    const revocation = createMemoryRevocationStore({ clock })
+    revocation.revoke('jti', grant.jti)
+    expect(reasonOf(await createVerifier(baseOptions(ring, { revocation })).verifyGrant(input(grant.token)))).toBe('revoked')
+    const replay = createMemoryReplayStore({ clock })
+    const verifier = createVerifier(baseOptions(ring, { replay }))
+    expect(reasonOf(await verifier.verifyGrant({ ...input(grant.token), coordinates: 'reports/repeat:nightly:1' }))).toBe('ok')
+    expect(reasonOf(await verifier.verifyGrant({ ...input(grant.token), coordinates: 'reports/repeat:nightly:2' }))).toBe('ok')
+    expect(replay.size).toBe(0)
+  })
+})
+
+describe('hardening: ContextStore.exit', () => {
+  it('runs with no context inside a foreign one, and restores it afterwards', async () => {
+    const store = createContextStore()
+    const seen: unknown[] = []
+    await store.run({ sub: 'x', tid: 'acme', txn: 'x' }, async () => {
+      await store.exit(async () => {
+        await Promise.resolve()
+        seen.push(store.current())
+      })
+      seen.push(store.current()?.sub)
+    })
+    expect(seen).toEqual([undefined, 'x'])
+  })
+})
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  throw new Error('expected a throw')
+}
