@@ -119,20 +119,117 @@ export function createKeySet(options: KeySetOptions): KeySet {
   }
 }
 
+/** Why a JWK of a JWKS was not imported as it stood. */
+export type IgnoredKeyReason =
+  /** The entry is not a JSON object. */
+  | 'not_an_object'
+  /** A remote JWKS entry has no usable `kid` (a string of 1..256 characters). */
+  | 'missing_kid'
+  /** `use: "enc"`: an encryption key is never a signature key. */
+  | 'encryption_key'
+  /** `kty: "oct"`: a shared secret is never a published verification key (RFC 7517 §6.4). */
+  | 'symmetric_key'
+  /** Private members (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) were dropped; the public key is kept. */
+  | 'private_members'
+  /** The key could not be imported: unsupported alg or curve, weak (see `importJwk`), or malformed. */
+  | 'unusable'
+  /** A remote JWKS already had a usable key with this kid; the first one is kept. */
+  | 'duplicate_kid'
+
 /**
- * A fixed set of verification keys, from IdctxKeys or a JWKS document.
+ * What a key source reports when a JWK is skipped or imported without its private part. Holds
+ * the kid (when it is a string of 1..256 characters) and a sentence for logs; never key material.
+ */
+export interface IgnoredKey {
+  readonly kid: string | undefined
+  readonly reason: IgnoredKeyReason
+  /** The same, as a sentence naming the kid, e.g. `key "k1": RSA public exponent must be 65537`. */
+  readonly detail: string
+}
+
+/** Called once per JWK that a key source skips or strips, each time the JWKS is loaded. */
+export type IgnoredKeyListener = (info: IgnoredKey) => void
+
+/** Options of {@link staticKeySource}. */
+export interface StaticKeySourceOptions {
+  /** Told about each JWK skipped or stripped of private members (default: nothing is told). */
+  onKeyIgnored?: IgnoredKeyListener
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const
+
+function kidOf(jwk: Record<string, unknown>): string | undefined {
+  const kid = jwk.kid
+  return typeof kid === 'string' && kid.length > 0 && kid.length <= 256 ? kid : undefined
+}
+
+function named(kid: string | undefined, why: string): string {
+  return `${kid === undefined ? 'a JWK without kid' : `key ${JSON.stringify(kid)}`}: ${why}`
+}
+
+/**
+ * Imports the public part of one JWKS entry, or skips it: a verifier's key source never holds
+ * more than a public key, whatever the JWKS publishes. Each skip and each strip is reported to
+ * `listener`.
  *
+ * @returns the verify-only key, or undefined when the entry is skipped.
+ */
+export function importVerificationJwk(entry: unknown, listener: IgnoredKeyListener | undefined): IdctxKey | undefined {
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+    listener?.({ kid: undefined, reason: 'not_an_object', detail: 'a JWKS entry is not an object' })
+    return undefined
+  }
+  const jwk = entry as Record<string, unknown>
+  const kid = kidOf(jwk)
+  if (jwk.kty === 'oct') {
+    listener?.({ kid, reason: 'symmetric_key', detail: named(kid, 'a symmetric (oct) JWK is never a published verification key') })
+    return undefined
+  }
+  if (jwk.use === 'enc') {
+    listener?.({ kid, reason: 'encryption_key', detail: named(kid, 'an encryption key (use "enc") is not a signature key') })
+    return undefined
+  }
+  const pub: Record<string, unknown> = { ...jwk }
+  for (const m of PRIVATE_MEMBERS) delete pub[m]
+  let key: IdctxKey
+  try {
+    key = importJwk(pub)
+  } catch (e) {
+    listener?.({ kid, reason: 'unusable', detail: e instanceof KeyError ? e.message : named(kid, 'the JWK could not be imported') })
+    return undefined
+  }
+  if (PRIVATE_MEMBERS.some((m) => m in jwk)) {
+    listener?.({ kid, reason: 'private_members', detail: named(kid, 'private members ignored, the public key is kept') })
+  }
+  return key
+}
+
+/**
+ * A fixed set of verification keys, from IdctxKeys (taken as given) or a JWKS document (RFC 7517
+ * §5). From a JWKS only public keys are imported, through {@link importVerificationJwk}: private
+ * members are dropped, and `oct`, `use: "enc"`, weak and malformed entries are skipped and
+ * reported to `options.onKeyIgnored`, so a verifier meets their kid as `unknown_kid`. A kid-less
+ * JWK gets its RFC 7638 thumbprint as kid.
+ *
+ * @throws {KeyError} (`ERR_IDCTX_KEY`) when two usable keys share a kid, or a JWKS has no `keys` array.
  * @example
  * ```ts
- * const source = staticKeySource(JSON.parse(fs.readFileSync('orders.jwks.json', 'utf8')))
+ * const source = staticKeySource(JSON.parse(fs.readFileSync('orders.jwks.json', 'utf8')), {
+ *   onKeyIgnored: ({ kid, reason }) => log.warn({ kid, reason }, 'JWK ignored'),
+ * })
  * ```
  */
-export function staticKeySource(keys: readonly IdctxKey[] | Jwks): KeySource {
-  const list = Array.isArray(keys) ? (keys as readonly IdctxKey[]) : (keys as Jwks).keys.map((jwk) => importJwk(jwk))
+export function staticKeySource(keys: readonly IdctxKey[] | Jwks, options: StaticKeySourceOptions = {}): KeySource {
   const byKid = new Map<string, IdctxKey>()
-  for (const k of list) {
+  for (const k of Array.isArray(keys) ? (keys as readonly IdctxKey[]) : jwksKeys(keys as Jwks, options.onKeyIgnored)) {
     if (byKid.has(k.kid)) throw new KeyError('duplicate kid in key source')
     byKid.set(k.kid, k)
   }
   return { get: (kid) => byKid.get(kid) }
+}
+
+function jwksKeys(jwks: Jwks, listener: IgnoredKeyListener | undefined): IdctxKey[] {
+  const entries: unknown = (jwks as { keys?: unknown } | null)?.keys
+  if (!Array.isArray(entries)) throw new KeyError('a JWKS needs a keys array')
+  return entries.flatMap((entry: unknown) => importVerificationJwk(entry, listener) ?? [])
 }

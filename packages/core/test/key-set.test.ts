@@ -1,5 +1,17 @@
 import { describe, it, expect } from 'vitest'
-import { createKeySet, createSigner, createVerifier, exportPublicJwk, generateKey, importJwk, KeyError, staticKeySource } from '@idctx/core'
+import { generateKeyPairSync } from 'node:crypto'
+import {
+  createKeySet,
+  createSigner,
+  createVerifier,
+  exportPrivateJwk,
+  exportPublicJwk,
+  generateKey,
+  importJwk,
+  KeyError,
+  SigningError,
+  staticKeySource,
+} from '@idctx/core'
 import { AUD, baseInput, CONTEXT, DEST, ISS, LEAF, NOW_MS } from './fixtures.js'
 
 function setup() {
@@ -83,12 +95,12 @@ describe('key set: staging', () => {
 
 describe('key set: prune', () => {
   it('keeps a retired key until max age has passed, then drops it', async () => {
-    const { keySet, sign, advance } = setup()
+    const { keySet, sign, advance, k1 } = setup()
     const old = sign()
     keySet.rotate(generateKey('EdDSA', { kid: 'orders-2' }))
     advance(899_000)
     expect(keySet.prune(900)).toEqual([])
-    expect(keySet.get('orders-1')).toBeDefined()
+    expect(keySet.get('orders-1')).toBe(k1)
     advance(1_000)
     expect(keySet.prune(900).map((k) => k.kid)).toEqual(['orders-1'])
     expect(keySet.get('orders-1')).toBeUndefined()
@@ -147,5 +159,67 @@ describe('static key source', () => {
   it('refuses duplicate kids', () => {
     const a = generateKey('EdDSA', { kid: 'a' })
     expect(() => staticKeySource([a, generateKey('EdDSA', { kid: 'a' })])).toThrow(KeyError)
+  })
+})
+
+describe('static key source: public members only', () => {
+  const ignoredBy = (jwks: unknown[]) => {
+    const reports: unknown[] = []
+    const source = staticKeySource({ keys: jwks as never }, { onKeyIgnored: (info) => reports.push(info) })
+    return { source, reports }
+  }
+
+  it('a private JWK in a JWKS yields a verify-only key, reported without material', () => {
+    const a = generateKey('EdDSA', { kid: 'a' })
+    const jwk = exportPrivateJwk(a)
+    const { source, reports } = ignoredBy([jwk])
+    const key = source.get('a')
+    expect(key?.alg).toBe('EdDSA')
+    expect(key?.signingKey).toBeUndefined()
+    expect(key?.verificationKey.type).toBe('public')
+    expect(() => createSigner({ issuer: ISS, audience: AUD, key: key as NonNullable<typeof key> })).toThrow(SigningError)
+    expect(reports).toEqual([{ kid: 'a', reason: 'private_members', detail: 'key "a": private members ignored, the public key is kept' }])
+    expect(JSON.stringify(reports)).not.toContain(jwk.d as string)
+  })
+
+  it('skips oct, encryption, weak and malformed JWKs, reports each, and keeps the rest', () => {
+    const ok = generateKey('ES256', { kid: 'ok' })
+    const secret = exportPrivateJwk(generateKey('HS256', { kid: 'hs' }))
+    const e3 = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).publicKey.export({ format: 'jwk' })
+    const { source, reports } = ignoredBy([
+      secret,
+      { ...exportPublicJwk(generateKey('EdDSA', { kid: 'enc' })), use: 'enc' },
+      { ...e3, kid: 'rsa-e3', alg: 'RS256' },
+      { kty: 'OKP', crv: 'Ed25519', x: `AQ${'A'.repeat(41)}`, kid: 'ed-identity' },
+      null,
+      exportPublicJwk(ok),
+    ])
+    expect(reports).toEqual([
+      { kid: 'hs', reason: 'symmetric_key', detail: 'key "hs": a symmetric (oct) JWK is never a published verification key' },
+      { kid: 'enc', reason: 'encryption_key', detail: 'key "enc": an encryption key (use "enc") is not a signature key' },
+      { kid: 'rsa-e3', reason: 'unusable', detail: 'key "rsa-e3": RSA public exponent must be 65537' },
+      { kid: 'ed-identity', reason: 'unusable', detail: 'key "ed-identity": the Ed25519 public key is a small-order point' },
+      { kid: undefined, reason: 'not_an_object', detail: 'a JWKS entry is not an object' },
+    ])
+    expect(JSON.stringify(reports)).not.toContain(secret.k as string)
+    for (const kid of ['hs', 'enc', 'rsa-e3', 'ed-identity']) expect(source.get(kid)).toBeUndefined()
+    expect(source.get('ok')?.alg).toBe('ES256')
+  })
+
+  it('skips without a listener too, and refuses a document without a keys array', () => {
+    const secret = exportPrivateJwk(generateKey('HS256', { kid: 'hs' }))
+    expect(staticKeySource({ keys: [secret] as never }).get('hs')).toBeUndefined()
+    expect(() => staticKeySource({ keys: 'garbage' } as never)).toThrow(KeyError)
+  })
+
+  it('still refuses duplicate kids among the usable keys of a JWKS', () => {
+    const a = exportPublicJwk(generateKey('EdDSA', { kid: 'a' }))
+    const a2 = exportPublicJwk(generateKey('EdDSA', { kid: 'a' }))
+    expect(() => staticKeySource({ keys: [a, a2] })).toThrow(KeyError)
+  })
+
+  it('a list of IdctxKeys is taken as given (HS256 needs its secret to verify)', () => {
+    const hs = generateKey('HS256', { kid: 'hs' })
+    expect(staticKeySource([hs]).get('hs')).toBe(hs)
   })
 })

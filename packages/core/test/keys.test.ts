@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { createPublicKey, createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto'
+import { createHash, createPublicKey, createSecretKey, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto'
 import { calculateJwkThumbprint, jwtVerify, type JWK } from 'jose'
 import {
   ALGORITHMS,
@@ -10,12 +10,13 @@ import {
   importPem,
   importSecret,
   jwkThumbprint,
+  createVerifier,
   KeyError,
   toJwks,
   type Algorithm,
   type IdctxKey,
 } from '@idctx/core'
-import { AUD, CONTEXT, DEST, LEAF, ordersSigner, weakRsaPem } from './fixtures.js'
+import { AUD, b64, baseClaims, baseInput, clock, CONTEXT, DEST, ISS, LEAF, ordersSigner, rawSign, weakRsaPem } from './fixtures.js'
 
 const ASYMMETRIC: Algorithm[] = ['EdDSA', 'ES256', 'RS256']
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']
@@ -25,6 +26,16 @@ const keys: Record<Algorithm, IdctxKey> = {
   ES256: generateKey('ES256'),
   RS256: generateKey('RS256'),
   HS256: generateKey('HS256'),
+}
+
+/** The error `fn` throws; fails the test when it returns. */
+function thrownBy(fn: () => unknown): Error {
+  try {
+    fn()
+  } catch (e) {
+    return e as Error
+  }
+  throw new Error('expected a throw, got a return')
 }
 
 /** Signs a token with `signer` and checks it with jose and `verifyWith`'s verification key. */
@@ -52,7 +63,7 @@ describe('keys: generate', () => {
     const key = keys[alg]
     expect(key.alg).toBe(alg)
     expect(Object.isFrozen(key)).toBe(true)
-    expect(key.signingKey).toBeDefined()
+    expect(key.signingKey?.type).toBe(alg === 'HS256' ? 'secret' : 'private')
     expect(await signsAndVerifies(key, key)).toBe(true)
   })
 
@@ -161,13 +172,10 @@ describe('keys: JWK import and export', () => {
 
   it('error messages never contain key material', () => {
     const jwk = exportPrivateJwk(keys.RS256)
-    try {
-      importJwk({ ...jwk, alg: 'EdDSA' })
-      expect.unreachable()
-    } catch (e) {
-      expect(String((e as Error).message)).not.toContain(jwk.d as string)
-      expect(String((e as Error).message)).not.toContain((jwk.n as string).slice(0, 20))
-    }
+    const e = thrownBy(() => importJwk({ ...jwk, alg: 'EdDSA' }))
+    expect(e).toBeInstanceOf(KeyError)
+    expect(e.message).not.toContain(jwk.d as string)
+    expect(e.message).not.toContain((jwk.n as string).slice(0, 20))
   })
 })
 
@@ -250,5 +258,182 @@ describe('keys: public JWKS', () => {
   it('a secret KeyObject is never taken for an asymmetric alg', () => {
     const secret = createSecretKey(randomBytes(64))
     expect(() => importJwk(secret.export({ format: 'jwk' }), { alg: 'RS256' })).toThrow(KeyError)
+  })
+})
+
+const reasonOf = (r: Awaited<ReturnType<ReturnType<typeof createVerifier>['verify']>>) => (r.ok ? 'ok' : r.error.reason)
+
+/** A compact JWS of the default claims under `kid`, with `signature` (or the one `sign` makes). */
+function tokenWith(alg: Algorithm, kid: string, sign: (input: string) => Buffer): string {
+  const input = `${b64({ alg, kid, typ: 'idctx+jwt' })}.${b64(baseClaims())}`
+  return `${input}.${sign(input).toString('base64url')}`
+}
+
+/** A verifier trusting `jwks` for the `orders` issuer (a static JWKS, as from a config file). */
+const verifierOf = (jwks: readonly Record<string, unknown>[]) =>
+  createVerifier({ audience: AUD, issuers: { [ISS]: { keys: jwks as never } }, clock })
+
+/** The minimal big-endian base64url of an RSA public exponent. */
+const exponent = (e: number) => Buffer.from(e.toString(16).padStart(e.toString(16).length + (e.toString(16).length % 2), '0'), 'hex').toString('base64url')
+
+/** EMSA-PKCS1-v1_5 of SHA-256(input) for a 2048-bit modulus: with e = 1 it is its own signature. */
+function pkcs1Sha256(input: string): Buffer {
+  const digestInfo = Buffer.from('3031300d060960864801650304020105000420', 'hex')
+  const hash = createHash('sha256').update(input).digest()
+  const padding = Buffer.alloc(256 - 3 - digestInfo.length - hash.length, 0xff)
+  return Buffer.concat([Buffer.from([0, 1]), padding, Buffer.from([0]), digestInfo, hash])
+}
+
+describe('keys: weak RSA keys are refused at import', () => {
+  it('a genuine e = 65537 key imports', () => {
+    expect(exportPublicJwk(keys.RS256).e).toBe(exponent(65537))
+    expect(importJwk(exportPublicJwk(keys.RS256)).kid).toBe(keys.RS256.kid)
+  })
+
+  it.each([[1], [3], [17], [65535], [65539]])('an RSA JWK with public exponent %i is a KeyError naming the kid, never the modulus', (e) => {
+    const jwk = { ...exportPublicJwk(keys.RS256), e: exponent(e), kid: `rsa-e${e}` }
+    const error = thrownBy(() => importJwk(jwk))
+    expect(error).toBeInstanceOf(KeyError)
+    expect(error.message).toBe(`key "rsa-e${e}": RSA public exponent must be 65537`)
+    expect(error.message).not.toContain((jwk.n as string).slice(0, 20))
+  })
+
+  it('an RSA PEM with public exponent 3 is refused, private and public', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 })
+    const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+    const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    expect(() => importPem(privatePem, { kid: 'rsa-e3-private' })).toThrow(KeyError)
+    expect(() => importPem(publicPem, { kid: 'rsa-e3' })).toThrow('key "rsa-e3": RSA public exponent must be 65537')
+  })
+
+  it('the e = 1 attack: the padded hash verifies in node:crypto; the key is refused and its token is unknown_kid', async () => {
+    const jwk = { ...exportPublicJwk(keys.RS256), e: exponent(1), kid: 'rsa-e1' }
+    const token = tokenWith('RS256', 'rsa-e1', pkcs1Sha256)
+    const [h64, p64, s64] = token.split('.') as [string, string, string]
+    const raw = createPublicKey({ key: jwk, format: 'jwk' })
+    expect(cryptoVerify('sha256', Buffer.from(`${h64}.${p64}`), raw, Buffer.from(s64, 'base64url'))).toBe(true)
+    expect(() => importJwk(jwk)).toThrow(KeyError)
+    expect(reasonOf(await verifierOf([jwk]).verify(baseInput(token)))).toBe('unknown_kid')
+  })
+})
+
+const ED_P = 2n ** 255n - 19n
+/** y of the order-8 points, from libsodium's `ge25519_has_small_order` blocklist (little-endian there). */
+const ED_Y8 = BigInt(`0x${Buffer.from('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', 'hex').reverse().toString('hex')}`)
+
+/** RFC 8032 §5.1.2 encoding: y little-endian, the sign of x in the top bit (y may be ≥ p: non-canonical). */
+function edEncoding(y: bigint, xSign: 0 | 1): Buffer {
+  const bytes = Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse()
+  bytes[31] = (bytes[31] as number) | (xSign << 7)
+  return bytes
+}
+
+const edSpki = (x: Buffer) =>
+  `-----BEGIN PUBLIC KEY-----\n${Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), x]).toString('base64')}\n-----END PUBLIC KEY-----\n`
+
+const SMALL_ORDER: [string, Buffer][] = [
+  ['identity, order 1 (y = 1)', edEncoding(1n, 0)],
+  ['order 2 (y = p - 1)', edEncoding(ED_P - 1n, 0)],
+  ['order 4 (y = 0, x even)', edEncoding(0n, 0)],
+  ['order 4 (y = 0, x odd)', edEncoding(0n, 1)],
+  ['order 8 (y = y8, x even)', edEncoding(ED_Y8, 0)],
+  ['order 8 (y = y8, x odd)', edEncoding(ED_Y8, 1)],
+  ['order 8 (y = p - y8, x even)', edEncoding(ED_P - ED_Y8, 0)],
+  ['order 8 (y = p - y8, x odd)', edEncoding(ED_P - ED_Y8, 1)],
+  ['non-canonical identity: x = -0', edEncoding(1n, 1)],
+  ['non-canonical order 2: x = -0', edEncoding(ED_P - 1n, 1)],
+  ['non-canonical order 4: y = p', edEncoding(ED_P, 0)],
+  ['non-canonical order 4: y = p, sign set', edEncoding(ED_P, 1)],
+  ['non-canonical identity: y = p + 1', edEncoding(ED_P + 1n, 0)],
+  ['non-canonical identity: y = p + 1, sign set', edEncoding(ED_P + 1n, 1)],
+]
+
+describe('keys: small-order Ed25519 keys are refused at import', () => {
+  it('lists the 8 small-order points and 6 non-canonical spellings of them', () => {
+    expect(SMALL_ORDER).toHaveLength(14)
+    expect(new Set(SMALL_ORDER.map(([, x]) => x.toString('hex'))).size).toBe(14)
+    expect(edEncoding(1n, 0).toString('hex')).toBe(`01${'00'.repeat(31)}`)
+    expect(edEncoding(ED_P - ED_Y8, 0).toString('hex')).toBe('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
+  })
+
+  it.each(SMALL_ORDER)('%s: importJwk and importPem throw a KeyError naming the kid', (_name, x) => {
+    const jwk = { kty: 'OKP', crv: 'Ed25519', x: x.toString('base64url'), kid: 'ed-small' }
+    const error = thrownBy(() => importJwk(jwk))
+    expect(error).toBeInstanceOf(KeyError)
+    expect(error.message).toBe('key "ed-small": the Ed25519 public key is a small-order point')
+    expect(() => importPem(edSpki(x), { kid: 'ed-small' })).toThrow('key "ed-small": the Ed25519 public key is a small-order point')
+  })
+
+  it('refuses a non-canonical encoding (y >= p) of any other point', () => {
+    const jwk = { kty: 'OKP', crv: 'Ed25519', x: edEncoding(ED_P + 2n, 0).toString('base64url'), kid: 'ed-nc' }
+    expect(() => importJwk(jwk)).toThrow(KeyError)
+    expect(() => importJwk(jwk)).toThrow('key "ed-nc": the Ed25519 public key is not canonically encoded')
+  })
+
+  it('a generated key still imports, by JWK and by PEM', () => {
+    const pem = keys.EdDSA.verificationKey.export({ type: 'spki', format: 'pem' }).toString()
+    expect(importJwk(exportPublicJwk(keys.EdDSA)).kid).toBe(keys.EdDSA.kid)
+    expect(importPem(pem).kid).toBe(keys.EdDSA.kid)
+  })
+
+  it('the identity attack: R = identity, S = 0 verifies any payload in node:crypto; the key is refused and its token is unknown_kid', async () => {
+    const identity = edEncoding(1n, 0)
+    const jwk = { kty: 'OKP', crv: 'Ed25519', x: identity.toString('base64url'), kid: 'ed-identity', alg: 'EdDSA' }
+    const forged = Buffer.concat([identity, Buffer.alloc(32)])
+    const raw = createPublicKey({ key: jwk, format: 'jwk' })
+    expect(cryptoVerify(null, Buffer.from('any payload'), raw, forged)).toBe(true)
+    expect(cryptoVerify(null, Buffer.from('another payload'), raw, forged)).toBe(true)
+    expect(() => importJwk(jwk)).toThrow(KeyError)
+    const token = tokenWith('EdDSA', 'ed-identity', () => forged)
+    const genuine = exportPublicJwk(keys.EdDSA)
+    const verifier = verifierOf([jwk, genuine])
+    expect(reasonOf(await verifier.verify(baseInput(token)))).toBe('unknown_kid')
+    const good = ordersSigner(keys.EdDSA).sign(CONTEXT, [{ destination: DEST, leaf: LEAF }]).token
+    expect(reasonOf(await verifier.verify(baseInput(good)))).toBe('ok')
+  })
+})
+
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
+const sOf = (token: string) => BigInt(`0x${Buffer.from(token.split('.')[2] as string, 'base64url').subarray(32).toString('hex')}`)
+
+/** The same token with S replaced by n - S: a second valid ECDSA signature of the same bytes. */
+function highSTwin(token: string): string {
+  const [h64, p64, s64] = token.split('.') as [string, string, string]
+  const sig = Buffer.from(s64, 'base64url')
+  const twinS = Buffer.from((P256_N - sOf(token)).toString(16).padStart(64, '0'), 'hex')
+  return `${h64}.${p64}.${Buffer.concat([sig.subarray(0, 32), twinS]).toString('base64url')}`
+}
+
+describe('keys: ES256 signatures are low-S (one token, one spelling)', () => {
+  const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: [keys.ES256] }, clock })
+  const signES256 = () => ordersSigner(keys.ES256).sign(CONTEXT, [{ destination: DEST, leaf: LEAF }]).token
+
+  it('every ES256 signature createSigner makes has S <= n/2 and verifies', async () => {
+    const tokens = Array.from({ length: 64 }, signES256)
+    expect(tokens).toHaveLength(64)
+    expect(new Set(tokens).size).toBe(64)
+    for (const token of tokens) {
+      expect(sOf(token) <= P256_N / 2n).toBe(true)
+      expect(reasonOf(await verifier.verify(baseInput(token)))).toBe('ok')
+    }
+  })
+
+  it('the high-S twin of a valid signature is bad_signature, though jose accepts it', async () => {
+    const token = signES256()
+    const twin = highSTwin(token)
+    expect(sOf(twin) > P256_N / 2n).toBe(true)
+    await expect(jwtVerify(twin, keys.ES256.verificationKey, { algorithms: ['ES256'], audience: AUD, currentDate: new Date(clock()) })).resolves.toMatchObject({
+      protectedHeader: { alg: 'ES256' },
+    })
+    expect(reasonOf(await verifier.verify(baseInput(token)))).toBe('ok')
+    expect(reasonOf(await verifier.verify(baseInput(twin)))).toBe('bad_signature')
+  })
+
+  it('a high-S signature made straight with node:crypto is bad_signature; its low-S twin verifies', async () => {
+    let token: string
+    do token = tokenWith('ES256', keys.ES256.kid, (input) => rawSign('ES256', keys.ES256.signingKey as NonNullable<IdctxKey['signingKey']>, input))
+    while (sOf(token) <= P256_N / 2n)
+    expect(reasonOf(await verifier.verify(baseInput(token)))).toBe('bad_signature')
+    expect(reasonOf(await verifier.verify(baseInput(highSTwin(token))))).toBe('ok')
   })
 })

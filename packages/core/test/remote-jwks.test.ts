@@ -1,17 +1,20 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { generateKeyPairSync } from 'node:crypto'
 import {
   createRemoteJwks,
+  createSigner,
   createVerifier,
   exportPrivateJwk,
   exportPublicJwk,
   generateKey,
   KeyError,
+  SigningError,
   type IdctxKey,
   type RemoteJwks,
 } from '@idctx/core'
-import { AUD, baseInput, clock, CONTEXT, DEST, ISS, LEAF, ordersSigner } from './fixtures.js'
+import { AUD, b64, baseClaims, baseInput, clock, CONTEXT, DEST, ISS, LEAF, ordersSigner } from './fixtures.js'
 
 /** A real JWKS endpoint on 127.0.0.1: what it serves and how often it was asked. */
 const endpoint = {
@@ -62,12 +65,14 @@ const tokenOf = (key: IdctxKey) => ordersSigner(key).sign(CONTEXT, [{ destinatio
 
 function setup(options: { cooldownMs?: number; maxAgeMs?: number; maxBytes?: number } = {}) {
   let now = 0
-  const remote: RemoteJwks = createRemoteJwks(url, { clock: () => now, cooldownMs: 30_000, ...options })
+  const ignored: unknown[] = []
+  const remote: RemoteJwks = createRemoteJwks(url, { clock: () => now, cooldownMs: 30_000, onKeyIgnored: (info) => ignored.push(info), ...options })
   const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: remote }, clock })
   const before = endpoint.requests
   return {
     remote,
     verifier,
+    ignored,
     fetched: () => endpoint.requests - before,
     advance: (ms: number) => (now += ms),
     reason: async (token: string) => {
@@ -222,37 +227,108 @@ describe('remote JWKS: failures keep the last good keys', () => {
 })
 
 describe('remote JWKS: what it accepts', () => {
-  it('skips keys it cannot use and keeps the others', async () => {
-    const weak = (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' })
+  it('skips keys it cannot use, reports each without material, and keeps the others', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' })
+    const e3 = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).publicKey.export({ format: 'jwk' })
+    const secret = exportPrivateJwk(generateKey('HS256', { kid: 'hs' }))
     endpoint.body = JSON.stringify({
       keys: [
         { ...exportPublicJwk(k2), use: 'enc' },
-        { ...exportPrivateJwk(generateKey('HS256', { kid: 'hs' })) },
+        secret,
         { ...exportPublicJwk(k3), alg: 'RS384' },
         { ...weak, kid: 'weak', alg: 'RS256' },
+        { ...e3, kid: 'rsa-e3', alg: 'RS256' },
+        { kty: 'OKP', crv: 'Ed25519', x: `AQ${'A'.repeat(41)}`, kid: 'ed-identity' },
         { ...exportPublicJwk(k3), kid: undefined },
         null,
         'garbage',
         exportPublicJwk(k1),
+        exportPublicJwk(generateKey('EdDSA', { kid: 'remote-1' })),
       ],
     })
     const s = setup()
     expect(await s.reason(tokenOf(k1))).toBe('ok')
-    expect(s.remote.get('remote-2')).toBeUndefined()
-    expect(s.remote.get('hs')).toBeUndefined()
-    expect(s.remote.get('weak')).toBeUndefined()
-    expect(s.remote.get('remote-3')).toBeUndefined()
+    for (const kid of ['remote-2', 'hs', 'weak', 'rsa-e3', 'ed-identity', 'remote-3']) expect(s.remote.get(kid)).toBeUndefined()
+    expect(s.ignored).toEqual([
+      { kid: 'remote-2', reason: 'encryption_key', detail: 'key "remote-2": an encryption key (use "enc") is not a signature key' },
+      { kid: 'hs', reason: 'symmetric_key', detail: 'key "hs": a symmetric (oct) JWK is never a published verification key' },
+      { kid: 'remote-3', reason: 'unusable', detail: 'key "remote-3": JWK alg is not supported' },
+      { kid: 'weak', reason: 'unusable', detail: 'key "weak": RS256 keys must be RSA of at least 2048 bits' },
+      { kid: 'rsa-e3', reason: 'unusable', detail: 'key "rsa-e3": RSA public exponent must be 65537' },
+      { kid: 'ed-identity', reason: 'unusable', detail: 'key "ed-identity": the Ed25519 public key is a small-order point' },
+      { kid: undefined, reason: 'missing_kid', detail: 'a JWK without kid: a remote JWKS entry needs a kid' },
+      { kid: undefined, reason: 'not_an_object', detail: 'a JWKS entry is not an object' },
+      { kid: undefined, reason: 'not_an_object', detail: 'a JWKS entry is not an object' },
+      { kid: 'remote-1', reason: 'duplicate_kid', detail: 'key "remote-1": the JWKS already has a key with this kid; the first is kept' },
+    ])
+    expect(JSON.stringify(s.ignored)).not.toContain(secret.k as string)
+    expect(s.remote.get('remote-1')?.verificationKey.equals(k1.verificationKey)).toBe(true)
+  })
+
+  it('a small-order Ed25519 key published under a kid is skipped: R = identity, S = 0 is unknown_kid, not ok', async () => {
+    const identity = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])
+    endpoint.body = JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: identity.toString('base64url'), kid: 'ed-identity', alg: 'EdDSA' }, exportPublicJwk(k1)] })
+    const input = `${b64({ alg: 'EdDSA', kid: 'ed-identity', typ: 'idctx+jwt' })}.${b64(baseClaims())}`
+    const forged = `${input}.${Buffer.concat([identity, Buffer.alloc(32)]).toString('base64url')}`
+    const s = setup()
+    expect(await s.reason(forged)).toBe('unknown_kid')
+    expect(s.fetched()).toBe(1)
+    expect(s.ignored).toEqual([{ kid: 'ed-identity', reason: 'unusable', detail: 'key "ed-identity": the Ed25519 public key is a small-order point' }])
   })
 
   it('serves verification keys only: a private JWK published by mistake does not make it a signer', async () => {
-    endpoint.body = JSON.stringify({ keys: [exportPrivateJwk(k1)] })
+    const jwk = exportPrivateJwk(k1)
+    endpoint.body = JSON.stringify({ keys: [jwk] })
     const s = setup()
     expect(await s.reason(tokenOf(k1))).toBe('ok')
-    expect(s.remote.get('remote-1')?.alg).toBe('EdDSA')
+    const key = s.remote.get('remote-1') as IdctxKey
+    expect(key.alg).toBe('EdDSA')
+    expect(key.signingKey).toBeUndefined()
+    expect(key.verificationKey.type).toBe('public')
+    expect(() => createSigner({ issuer: ISS, audience: AUD, key })).toThrow(SigningError)
+    expect(s.ignored).toEqual([{ kid: 'remote-1', reason: 'private_members', detail: 'key "remote-1": private members ignored, the public key is kept' }])
+    expect(JSON.stringify(s.ignored)).not.toContain(jwk.d as string)
+  })
+
+  it('a listener that throws does not fail the refresh', async () => {
+    endpoint.body = JSON.stringify({ keys: [exportPrivateJwk(k1)] })
+    const remote = createRemoteJwks(url, { onKeyIgnored: () => { throw new Error('logger down') } })
+    await remote.refresh()
+    expect(remote.get('remote-1')?.signingKey).toBeUndefined()
+    expect(remote.get('remote-1')?.alg).toBe('EdDSA')
   })
 
   it('refuses a URL that is not http(s)', () => {
     expect(() => createRemoteJwks('file:///etc/passwd')).toThrow(TypeError)
     expect(() => createRemoteJwks('ftp://127.0.0.1/jwks')).toThrow(TypeError)
+  })
+})
+
+describe('remote JWKS: https unless loopback', () => {
+  it.each([['http://orders.internal/jwks.json'], ['http://10.0.0.7:4002/jwks.json'], ['http://[fe80::1]/jwks.json'], ['http://localhost.example.com/jwks.json'], ['http://127.0.0.1.nip.io/jwks.json']])(
+    '%s: plain http to a non-loopback host is a TypeError that says how to fix it',
+    (target) => {
+      expect(() => createRemoteJwks(target)).toThrow(TypeError)
+      expect(() => createRemoteJwks(target)).toThrow(/use an https:\/\/ URL, or pass allowInsecureHttp: true/)
+    },
+  )
+
+  it('the message names the host, never the path, query or credentials', () => {
+    expect(() => createRemoteJwks('http://user:s3cret@orders.internal/jwks.json?token=abc')).toThrow(
+      'JWKS URL must be https: plain http to "orders.internal" lets anyone on the path swap the keys; use an https:// URL, or pass allowInsecureHttp: true for a trusted network',
+    )
+  })
+
+  it.each([['http://127.0.0.1:4002/jwks.json'], ['http://127.3.2.1/jwks.json'], ['http://localhost:4002/jwks.json'], ['http://LOCALHOST/jwks.json'], ['http://[::1]:4002/jwks.json']])(
+    '%s: plain http to loopback is allowed',
+    (target) => {
+      expect(createRemoteJwks(target).fetches).toBe(0)
+    },
+  )
+
+  it('allowInsecureHttp: true allows plain http to any host; https never needs it', () => {
+    expect(createRemoteJwks('http://orders.internal/jwks.json', { allowInsecureHttp: true }).fetches).toBe(0)
+    expect(createRemoteJwks('https://orders.internal/jwks.json').fetches).toBe(0)
+    expect(createRemoteJwks(new URL('https://orders.internal/jwks.json'), { allowInsecureHttp: false }).fetches).toBe(0)
   })
 })
