@@ -34,7 +34,7 @@ describe('formatTraceparent / contextFromTraceparent', () => {
   it('round-trips', () => {
     const tp = `00-${TID}-${SID}-01`
     const sc = parseTraceparent(tp)
-    expect(sc).toBeDefined()
+    expect(sc).toEqual({ traceId: TID, spanId: SID, traceFlags: 1, isRemote: true })
     expect(formatTraceparent(sc!)).toBe(tp)
   })
 
