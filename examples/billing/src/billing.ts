@@ -103,7 +103,8 @@ export async function startBilling(options: BillingOptions): Promise<BillingServ
   const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
   const verifier = createVerifier({
     audience: options.audience,
-    issuers: { orders: createRemoteJwks(idctxJwksUrl(options.ordersUrl)) },
+    // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere
+    issuers: { orders: createRemoteJwks(idctxJwksUrl(options.ordersUrl), { allowInsecureHttp: true }) },
     producerAcl: { orders: { destinations: [kafkaDestination(topics.orders), kafkaDestination(topics.priority)] } },
     requirements: { scopes: ['orders:write'] },
     replay: createMemoryReplayStore(),

@@ -72,7 +72,8 @@ export async function startInvoiceWorker(options: InvoiceWorkerOptions): Promise
   const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
   const verifier = createVerifier({
     audience: options.audience,
-    issuers: { billing: createRemoteJwks(idctxJwksUrl(options.billingUrl)) },
+    // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere
+    issuers: { billing: createRemoteJwks(idctxJwksUrl(options.billingUrl), { allowInsecureHttp: true }) },
     producerAcl: { billing: { destinations: [`bullmq:${queueName}/*`] } },
     replay: createMemoryReplayStore(),
     observer,
