@@ -1,5 +1,14 @@
+import { z } from 'zod'
+import { parseOptions } from './lib/options.js'
+
+const clockOption = z.custom<() => number>((v) => typeof v === 'function', 'a function returning epoch milliseconds').optional()
+const revocationOptionsSchema = z.strictObject({ maxEntries: z.number().int().positive().max(100_000_000).optional(), clock: clockOption })
+const replayOptionsSchema = z.strictObject({ maxEntries: z.number().int().positive().max(100_000_000).optional(), clock: clockOption })
+
 /** The identifiers a deny-list can name. */
 export type RevocableId = 'kid' | 'jti' | 'txn' | 'sub' | 'tid'
+
+const REVOCABLE: ReadonlySet<RevocableId> = new Set(['kid', 'jti', 'txn', 'sub', 'tid'])
 
 /** The identifiers of one token, as the verifier asks the deny-list about them. */
 export type TokenIds = Readonly<Record<RevocableId, string>>
@@ -38,6 +47,7 @@ export interface MemoryRevocationStoreOptions {
  * ```
  */
 export function createMemoryRevocationStore(options: MemoryRevocationStoreOptions = {}): MemoryRevocationStore {
+  parseOptions('memory revocation store options', revocationOptionsSchema, options)
   const max = options.maxEntries ?? 100_000
   const clock = options.clock ?? Date.now
   const entries = new Map<string, number>()
@@ -53,6 +63,10 @@ export function createMemoryRevocationStore(options: MemoryRevocationStoreOption
   }
   return {
     revoke(kind, value, untilMs = Number.POSITIVE_INFINITY) {
+      if (!REVOCABLE.has(kind)) throw new TypeError(`revoke: kind must be one of ${[...REVOCABLE].join(', ')}`)
+      if (typeof value !== 'string' || value.length === 0) throw new TypeError('revoke: value must be a non-empty string')
+      // NaN would never compare as expired, nor as live: refuse it instead of guessing.
+      if (typeof untilMs !== 'number' || Number.isNaN(untilMs)) throw new TypeError('revoke: untilMs must be epoch milliseconds (or omitted: forever)')
       const k = key(kind, value)
       if (!entries.has(k) && entries.size >= max) {
         for (const [ek, until] of entries) if (until <= clock()) entries.delete(ek)
@@ -133,6 +147,7 @@ export interface MemoryReplayStoreOptions {
  * ```
  */
 export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}): ReplayStore & { readonly size: number } {
+  parseOptions('memory replay store options', replayOptionsSchema, options)
   const max = options.maxEntries ?? 1_000_000
   const clock = options.clock ?? Date.now
   const seen = new Map<string, { coordinates: string; expiresAt: number }>()

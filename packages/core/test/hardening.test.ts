@@ -352,3 +352,23 @@ function catchError(fn: () => unknown): unknown {
   }
   throw new Error('expected a throw')
 }
+
+describe('hardening: in-memory store options and entries', () => {
+  it.each([
+    ['maxEntries NaN', { maxEntries: Number.NaN }],
+    ['maxEntries 0', { maxEntries: 0 }],
+    ['a misspelt option', { maxEntry: 10 }],
+    ['a clock that is not a function', { clock: 5 }],
+  ])('%s is a ConfigError for both stores', (_name, options) => {
+    expect(() => createMemoryReplayStore(options as never)).toThrow(ConfigError)
+    expect(() => createMemoryRevocationStore(options as never)).toThrow(ConfigError)
+  })
+
+  it('revoke refuses an unknown kind, an empty value and a NaN expiry', () => {
+    const store = createMemoryRevocationStore({ clock })
+    expect(() => store.revoke('email' as never, 'x')).toThrow(TypeError)
+    expect(() => store.revoke('jti', '')).toThrow(TypeError)
+    expect(() => store.revoke('jti', 'j1', Number.NaN)).toThrow(TypeError)
+    expect(store.size).toBe(0)
+  })
+})
