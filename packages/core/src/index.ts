@@ -15,7 +15,7 @@ export {
 } from './keys.js'
 export type { Algorithm, IdctxKey, PublicJwk, Jwks } from './keys.js'
 export { createKeySet, staticKeySource } from './key-set.js'
-export type { KeySet, KeySetOptions, KeySource } from './key-set.js'
+export type { KeySet, KeySetOptions, KeySource, IgnoredKey, IgnoredKeyReason, IgnoredKeyListener, StaticKeySourceOptions } from './key-set.js'
 export { createRemoteJwks } from './remote-jwks.js'
 export type { RemoteJwks, RemoteJwksOptions } from './remote-jwks.js'
 export { hashLeaf, merkleRoot, merkleTree, rootFromProof, encodeProof, decodeProof } from './merkle.js'
