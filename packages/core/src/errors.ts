@@ -76,7 +76,9 @@ export class SigningError extends IdctxError {
 }
 
 /**
- * A key could not be generated, imported or found, or a remote JWKS could not be fetched.
+ * A key could not be generated, imported or found, or a remote JWKS could not be fetched. For a
+ * fetch, `url`, `status` (HTTP) or `networkCode`, and `issuer` say what failed, and `cause` holds
+ * the underlying error; none of them holds key material.
  *
  * @example
  * ```ts
@@ -86,4 +88,22 @@ export class SigningError extends IdctxError {
 export class KeyError extends IdctxError {
   static override code = 'ERR_IDCTX_KEY'
   override code = 'ERR_IDCTX_KEY'
+  /** The JWKS URL involved, without credentials, query or fragment. */
+  readonly url: string | undefined
+  /** The HTTP status of a failed JWKS fetch. */
+  readonly status: number | undefined
+  /** The network error code of a failed fetch (`ECONNREFUSED`, `UND_ERR_CONNECT_TIMEOUT`, `TimeoutError`, …). */
+  readonly networkCode: string | undefined
+  /** The trusted issuer whose keys were being looked up. */
+  readonly issuer: string | undefined
+  constructor(
+    message: string,
+    options?: { cause?: unknown; url?: string | undefined; status?: number | undefined; networkCode?: string | undefined; issuer?: string | undefined },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.url = options?.url
+    this.status = options?.status
+    this.networkCode = options?.networkCode
+    this.issuer = options?.issuer
+  }
 }

@@ -43,6 +43,7 @@ export type {
   Rejected,
   ExpectedTenant,
   IssuerKeys,
+  ReadyReport,
 } from './verifier.js'
 export { isProducerAllowed, meetsRequirements } from './policies.js'
 export type { ProducerAcl, ProducerGrant, Requirements } from './policies.js'

@@ -8,6 +8,16 @@ import { importJwk, toJwks, type IdctxKey, type Jwks } from './keys.js'
 export interface KeySource {
   get(kid: string): IdctxKey | undefined
   refresh?(): Promise<void>
+  /**
+   * The key for a kid that `get` does not know, from a source that can learn new keys (a remote
+   * JWKS). Resolves to the key, or to undefined only when a successful fetch that started after
+   * the end of the token's `issuedAtSeconds` (capped at the source's now) still lacked it.
+   * Rejects with a {@link KeyError} when no such fetch can be had now (the source is unreachable,
+   * or a refresh is held back by its cooldown): the caller retries later, it does not reject.
+   */
+  resolve?(kid: string, token: { issuedAtSeconds: number | undefined }): Promise<IdctxKey | undefined>
+  /** Fetches now if the source never has (start-up check); rejects with a KeyError when it cannot. */
+  ready?(): Promise<void>
 }
 
 /**

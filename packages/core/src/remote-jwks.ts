@@ -30,13 +30,30 @@ export interface RemoteJwksOptions {
    * Gets the kid and a reason, never key material. A listener that throws is ignored.
    */
   onKeyIgnored?: IgnoredKeyListener
+  /**
+   * How long a key that disappeared from the JWKS stays trusted, in milliseconds (default 960000:
+   * the verifiers' default 900 s lifetime cap plus 60 s of clock tolerance). A key removed from
+   * the JWKS is retired, not revoked: tokens it signed before stay valid until they expire. Set it
+   * to the verifiers' `maxLifetimeSeconds` + `clockToleranceSeconds`; revoke a compromised key
+   * through the deny-list (`kid`), which takes effect at once.
+   */
+  keepRemovedKeysMs?: number
 }
 
 /** A remote JWKS with its cache; also a {@link KeySource}. */
 export interface RemoteJwks extends KeySource {
+  /**
+   * Fetches the JWKS unless a fetch is in flight (joined) or the last attempt is younger than the
+   * cooldown (then nothing happens). Rejects with a {@link KeyError} when the fetch fails; the
+   * last good keys are kept either way.
+   */
   refresh(): Promise<void>
+  resolve(kid: string, token: { issuedAtSeconds: number | undefined }): Promise<IdctxKey | undefined>
+  ready(): Promise<void>
   /** Number of HTTP fetches made so far (for tests and metrics). */
   readonly fetches: number
+  /** Epoch ms (source clock) at which the last successful fetch started; -Infinity before one. */
+  readonly lastGoodFetchAt: number
 }
 
 const LOOPBACK_NAMES: ReadonlySet<string> = new Set(['localhost', '[::1]'])
@@ -116,50 +133,157 @@ export function createRemoteJwks(url: string | URL, options: RemoteJwksOptions =
   const cooldownMs = options.cooldownMs ?? 30_000
   const maxAgeMs = options.maxAgeMs ?? 600_000
   const maxBytes = options.maxBytes ?? 256 * 1024
+  const keepRemovedKeysMs = options.keepRemovedKeysMs ?? 960_000
+  for (const [name, v] of [['timeoutMs', timeoutMs], ['cooldownMs', cooldownMs], ['maxAgeMs', maxAgeMs], ['maxBytes', maxBytes], ['keepRemovedKeysMs', keepRemovedKeysMs]] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`createRemoteJwks: ${name} must be a finite number ≥ 0`)
+  }
   const doFetch = options.fetch ?? globalThis.fetch
   const clock = options.clock ?? Date.now
   const onKeyIgnored = quietly(options.onKeyIgnored)
+  const where = safeUrl(target)
   let keys = new Map<string, IdctxKey>()
+  /** Keys that left the JWKS, trusted until `until` (source clock, ms). */
+  const removed = new Map<string, { key: IdctxKey; until: number }>()
   let fetchedAt = Number.NEGATIVE_INFINITY
   let attemptedAt = Number.NEGATIVE_INFINITY
   let inflight: Promise<void> | undefined
   let fetches = 0
 
+  const fail = (message: string, extra: { status?: number | undefined; networkCode?: string | undefined; cause?: unknown } = {}) =>
+    new KeyError(`JWKS ${where}: ${message}`, { url: where, ...extra })
+
   const load = async (): Promise<void> => {
-    attemptedAt = clock()
+    const started = clock()
+    attemptedAt = started
     fetches++
-    const res = await doFetch(target, {
-      headers: { accept: 'application/json', ...options.headers },
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'error',
-    })
-    if (!res.ok) throw new KeyError(`JWKS fetch failed with HTTP ${res.status}`)
-    const body = await res.text()
-    if (body.length > maxBytes) throw new KeyError('JWKS response too large')
-    const entries = (JSON.parse(body) as { keys?: unknown } | null)?.keys
-    if (!Array.isArray(entries)) throw new KeyError('JWKS response has no keys array')
-    keys = keysOf(entries, onKeyIgnored)
-    fetchedAt = clock()
+    let res: Response
+    let body: string
+    try {
+      res = await doFetch(target, {
+        headers: { accept: 'application/json', ...options.headers },
+        signal: AbortSignal.timeout(timeoutMs),
+        redirect: 'error',
+      })
+      if (!res.ok) throw fail(`HTTP ${res.status}`, { status: res.status })
+      body = await res.text()
+    } catch (e) {
+      if (e instanceof KeyError) throw e
+      const networkCode = networkCodeOf(e)
+      throw fail(`fetch failed${networkCode === undefined ? '' : ` (${networkCode})`}`, { networkCode, cause: e })
+    }
+    if (Buffer.byteLength(body) > maxBytes) throw fail(`response over ${maxBytes} bytes`, { status: res.status })
+    let doc: unknown
+    try {
+      doc = JSON.parse(body)
+    } catch (e) {
+      throw fail('response is not JSON', { status: res.status, cause: e })
+    }
+    const entries = (doc as { keys?: unknown } | null)?.keys
+    if (!Array.isArray(entries)) throw fail('response has no keys array', { status: res.status })
+    const next = keysOf(entries, onKeyIgnored)
+    // An empty (or wholly unusable) JWKS is far likelier a broken deploy than an issuer that
+    // stopped signing: a failed refresh, the last good keys stay.
+    if (next.size === 0) throw fail('response has no usable key; keeping the last good keys', { status: res.status })
+    const now = clock()
+    for (const [kid, key] of keys) {
+      if (!next.has(kid) && !removed.has(kid)) removed.set(kid, { key, until: now + keepRemovedKeysMs })
+    }
+    for (const kid of next.keys()) removed.delete(kid)
+    keys = next
+    fetchedAt = started
   }
 
+  /** The error of the last fetch, when it failed: a cooldown retry reports what is wrong. */
+  let lastFailure: KeyError | undefined
   const refresh = (): Promise<void> => {
     if (inflight !== undefined) return inflight
     if (clock() - attemptedAt < cooldownMs) return Promise.resolve()
-    inflight = load().finally(() => {
-      inflight = undefined
-    })
+    inflight = load()
+      .then(
+        () => {
+          lastFailure = undefined
+        },
+        (e: unknown) => {
+          lastFailure = e instanceof KeyError ? e : undefined
+          throw e
+        },
+      )
+      .finally(() => {
+        inflight = undefined
+      })
     return inflight
+  }
+
+  const known = (kid: string): IdctxKey | undefined => {
+    const key = keys.get(kid)
+    if (key !== undefined) return key
+    const gone = removed.get(kid)
+    if (gone === undefined) return undefined
+    if (gone.until > clock()) return gone.key
+    removed.delete(kid)
+    return undefined
+  }
+
+  const resolve = async (kid: string, token: { issuedAtSeconds: number | undefined }): Promise<IdctxKey | undefined> => {
+    // A fetch that started after the token was signed decides. The token's iat is read before the
+    // signature, so it is capped at now; without a usable iat any good fetch decides.
+    const iat = token.issuedAtSeconds
+    const since =
+      typeof iat === 'number' && Number.isFinite(iat) ? Math.min((iat + 1) * 1000, clock()) : Number.NEGATIVE_INFINITY
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const key = known(kid)
+      if (key !== undefined) return key
+      if (fetchedAt >= since) return undefined
+      if (inflight === undefined && clock() - attemptedAt < cooldownMs) {
+        const last = lastFailure
+        throw new KeyError(
+          `JWKS ${where}: kid unknown to the last good fetch, which predates the token; the next fetch is held back by the cooldown (retry)` +
+            (last === undefined ? '' : `; the last fetch failed: ${last.status !== undefined ? `HTTP ${last.status}` : (last.networkCode ?? 'error')}`),
+          { url: where, cause: last, status: last?.status, networkCode: last?.networkCode },
+        )
+      }
+      await refresh()
+    }
+    const key = known(kid)
+    if (key !== undefined) return key
+    if (fetchedAt >= since) return undefined
+    throw new KeyError(`JWKS ${where}: no fetch after the token was issued could be made (retry)`, { url: where })
   }
 
   return {
     get(kid) {
-      const key = keys.get(kid)
+      const key = known(kid)
       if (key !== undefined && clock() - fetchedAt > maxAgeMs) void refresh().catch(() => {})
       return key
     },
     refresh,
+    resolve,
+    async ready() {
+      if (fetchedAt > Number.NEGATIVE_INFINITY) return
+      if (inflight !== undefined) return inflight
+      attemptedAt = Number.NEGATIVE_INFINITY
+      return refresh()
+    },
     get fetches() {
       return fetches
     },
+    get lastGoodFetchAt() {
+      return fetchedAt
+    },
   }
+}
+
+/** The URL as it may appear in errors and logs: origin and path, no credentials, query or fragment. */
+function safeUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`
+}
+
+/** The network error code behind a failed fetch (undici wraps it in `cause`), or the error's name. */
+function networkCodeOf(e: unknown): string | undefined {
+  for (let c: unknown = e, i = 0; c !== undefined && c !== null && i < 4; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as { code?: unknown }).code
+    if (typeof code === 'string') return code
+  }
+  const name = (e as { name?: unknown } | null)?.name
+  return typeof name === 'string' && name !== 'TypeError' && name !== 'Error' ? name : undefined
 }

@@ -143,6 +143,27 @@ export interface Verifier {
   verifyOrThrow(input: VerifyInput): Promise<Verified>
   /** Drops every cached verified token (e.g. after removing a trusted key). */
   clearCache(): void
+  /**
+   * Start-up check: fetches every issuer's remote JWKS that was never fetched and reports, per
+   * issuer, whether its keys could be loaded. Never throws; a service decides whether to start
+   * (`if (!report.ok) …`). Static keys and key sets are always ready.
+   */
+  ready(): Promise<ReadyReport>
+}
+
+/**
+ * What {@link Verifier.ready} found: per trusted issuer, ready or the {@link KeyError} (with `url`,
+ * `status` or `networkCode`) that kept its keys from loading.
+ *
+ * @example
+ * ```ts
+ * const report = await verifier.ready()
+ * for (const [issuer, r] of Object.entries(report.issuers)) if (!r.ok) log.error({ issuer, url: r.error.url }, 'JWKS unreachable')
+ * ```
+ */
+export interface ReadyReport {
+  readonly ok: boolean
+  readonly issuers: Readonly<Record<string, { readonly ok: true } | { readonly ok: false; readonly error: KeyError }>>
 }
 
 const ISSUER_KEYS_HINT = 'a key source (createKeySet, createRemoteJwks), an array of keys ([key]) or a JWKS document ({ keys: [...] })'
@@ -408,19 +429,45 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return first
   }
 
-  const lookupKey = async (kid: string, issHint?: () => unknown) => {
+  /**
+   * A kid no source knows yet. Sources that can learn keys (remote JWKS) say either "absent after
+   * a fetch made after the token was issued" (unknown_kid) or throw (retry): a key source that
+   * cannot be reached, or is held back by its cooldown, never turns a genuine token into a
+   * rejection. Only the issuer the token names is asked when it is a trusted one: a key of any
+   * other issuer would fail step 6 anyway.
+   */
+  const lookupKey = async (kid: string, payload: () => Record<string, unknown> | null) => {
+    const issHint = () => payload()?.iss ?? null
     const found = findKey(kid, issHint)
     if (found !== undefined) return found
-    const refreshable = issuers.filter(([, s]) => s.refresh !== undefined)
-    if (refreshable.length === 0) return undefined
-    const outcomes = await Promise.allSettled(refreshable.map(([, s]) => (s.refresh as () => Promise<void>)()))
+    const named = issHint()
+    const asked = issuers.filter(([iss, s]) => (s.resolve !== undefined || s.refresh !== undefined) && (typeof named !== 'string' || !Object.prototype.hasOwnProperty.call(o.issuers, named) || iss === named))
+    if (asked.length === 0) return undefined
+    const iat = payload()?.iat
+    const token = { issuedAtSeconds: typeof iat === 'number' ? iat : undefined }
+    const outcomes = await Promise.allSettled(
+      asked.map(async ([issuer, s]) => {
+        if (s.resolve !== undefined) return s.resolve(kid, token)
+        await (s.refresh as () => Promise<void>)()
+        return s.get(kid)
+      }),
+    )
     const again = findKey(kid, issHint)
-    // A key source that could not be reached is not the message's fault: throw so the adapter
-    // retries, instead of rejecting a token whose key may simply be new.
-    if (again === undefined && outcomes.some((r) => r.status === 'rejected')) {
-      throw new KeyError('a key source could not be refreshed while looking up an unknown kid')
+    if (again !== undefined) return again
+    const failed = outcomes.findIndex((r) => r.status === 'rejected')
+    if (failed >= 0) {
+      const cause = (outcomes[failed] as PromiseRejectedResult).reason as unknown
+      const issuer = (asked[failed] as [string, KeySource])[0]
+      const k = cause instanceof KeyError ? cause : undefined
+      throw new KeyError(`keys of issuer ${JSON.stringify(issuer)} could not be checked for an unknown kid: ${k?.message ?? 'the key source failed'}`, {
+        cause,
+        issuer,
+        url: k?.url,
+        status: k?.status,
+        networkCode: k?.networkCode,
+      })
     }
-    return again
+    return undefined
   }
 
   /** Steps 2–6: everything that depends on the token alone, cached by token string. */
@@ -442,9 +489,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
       return new Fail(ReasonCode.UnknownKid, 'token kid is absent or invalid', 'kid')
     }
-    let hint: unknown
-    const issHint = () => (hint ??= parseJsonObject(p64, maxPayloadNesting)?.iss ?? null)
-    const found = await lookupKey(kid, issHint)
+    let unverified: Record<string, unknown> | null | undefined
+    const payloadHint = () => (unverified ??= parseJsonObject(p64, maxPayloadNesting) ?? null)
+    const found = await lookupKey(kid, payloadHint)
     if (found === undefined) return new Fail(ReasonCode.UnknownKid, 'no trusted issuer has this kid', 'kid')
     known.kid = kid
     if (found.key.alg !== alg) return new Fail(ReasonCode.UnknownKid, 'the key for this kid is not for this alg', 'alg')
@@ -681,6 +728,28 @@ export function createVerifier(options: VerifierOptions): Verifier {
     clearCache: () => {
       cache.clear()
       provenNodes = 0
+    },
+    async ready() {
+      const entries = await Promise.all(
+        issuers.map(async ([issuer, source]): Promise<[string, { ok: true } | { ok: false; error: KeyError }]> => {
+          try {
+            if (source.ready !== undefined) await source.ready()
+            else if (source.refresh !== undefined) await source.refresh()
+            return [issuer, { ok: true }]
+          } catch (e) {
+            const k = e instanceof KeyError ? e : undefined
+            const error = new KeyError(`keys of issuer ${JSON.stringify(issuer)} could not be loaded: ${k?.message ?? 'the key source failed'}`, {
+              cause: e,
+              issuer,
+              url: k?.url,
+              status: k?.status,
+              networkCode: k?.networkCode,
+            })
+            return [issuer, { ok: false, error }]
+          }
+        }),
+      )
+      return { ok: entries.every(([, r]) => r.ok), issuers: Object.fromEntries(entries) }
     },
   }
 }

@@ -14,7 +14,7 @@ import {
   type IdctxKey,
   type RemoteJwks,
 } from '@idctx/core'
-import { AUD, b64, baseClaims, baseInput, clock, CONTEXT, DEST, ISS, LEAF, ordersSigner } from './fixtures.js'
+import { AUD, b64, baseClaims, baseInput, clock, CONTEXT, DEST, ISS, LEAF, NOW_MS, ordersSigner } from './fixtures.js'
 
 /** A real JWKS endpoint on 127.0.0.1: what it serves and how often it was asked. */
 const endpoint = {
@@ -64,10 +64,11 @@ const k3 = generateKey('RS256', { kid: 'remote-3' })
 const tokenOf = (key: IdctxKey) => ordersSigner(key).sign(CONTEXT, [{ destination: DEST, leaf: LEAF }]).token
 
 function setup(options: { cooldownMs?: number; maxAgeMs?: number; maxBytes?: number } = {}) {
-  let now = 0
+  // The source's clock runs from the tokens' signing time (the fixtures' NOW_MS), as it would.
+  let now = NOW_MS
   const ignored: unknown[] = []
   const remote: RemoteJwks = createRemoteJwks(url, { clock: () => now, cooldownMs: 30_000, onKeyIgnored: (info) => ignored.push(info), ...options })
-  const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: remote }, clock })
+  const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: remote }, clock: () => now })
   const before = endpoint.requests
   return {
     remote,
@@ -75,6 +76,8 @@ function setup(options: { cooldownMs?: number; maxAgeMs?: number; maxBytes?: num
     ignored,
     fetched: () => endpoint.requests - before,
     advance: (ms: number) => (now += ms),
+    /** A token signed now, on the same clock as the source and the verifier. */
+    tokenNow: (key: IdctxKey) => createSigner({ issuer: ISS, audience: AUD, key, clock: () => now }).sign(CONTEXT, [{ destination: DEST, leaf: LEAF }]).token,
     reason: async (token: string) => {
       const r = await verifier.verify(baseInput(token))
       return r.ok ? 'ok' : r.error.reason
@@ -133,9 +136,13 @@ describe('remote JWKS: cooldown', () => {
     s.advance(29_999)
     expect(await s.reason(tokenOf(k3))).toBe('unknown_kid')
     expect(s.fetched()).toBe(2)
+    // A token signed before the last good fetch, under a kid that fetch lacked, stays unknown.
     serve([k1, k3])
     s.advance(1)
-    expect(await s.reason(tokenOf(k3))).toBe('ok')
+    expect(await s.reason(tokenOf(k3))).toBe('unknown_kid')
+    expect(s.fetched()).toBe(2)
+    // One signed after it makes the source fetch again (the cooldown has passed) and verifies.
+    expect(await s.reason(s.tokenNow(k3))).toBe('ok')
     expect(s.fetched()).toBe(3)
   })
 
@@ -200,9 +207,15 @@ describe('remote JWKS: failures keep the last good keys', () => {
     expect(s.fetched()).toBe(2)
     s.verifier.clearCache()
     expect(await s.reason(tokenOf(k1))).toBe('ok')
-    // within the cooldown the failed source is not asked again: the kid is simply unknown
-    expect(await s.reason(tokenOf(k2))).toBe('unknown_kid')
+    // Within the cooldown the failed source is not asked again, and the last good fetch predates
+    // the token: still a retry, never unknown_kid.
+    await expect(s.verifier.verify(baseInput(tokenOf(k2)))).rejects.toBeInstanceOf(KeyError)
     expect(s.fetched()).toBe(2)
+    // Once the source answers again, the genuine token verifies.
+    serve([k1, k2])
+    s.advance(30_000)
+    expect(await s.reason(tokenOf(k2))).toBe('ok')
+    expect(s.fetched()).toBe(3)
   })
 
   it('a body over maxBytes is refused and the keys are kept', async () => {
@@ -330,5 +343,132 @@ describe('remote JWKS: https unless loopback', () => {
     expect(createRemoteJwks('http://orders.internal/jwks.json', { allowInsecureHttp: true }).fetches).toBe(0)
     expect(createRemoteJwks('https://orders.internal/jwks.json').fetches).toBe(0)
     expect(createRemoteJwks(new URL('https://orders.internal/jwks.json'), { allowInsecureHttp: false }).fetches).toBe(0)
+  })
+})
+
+describe('remote JWKS: a key outage never rejects a genuine token', () => {
+  it('HTTP 500 while a new kid arrives: throws with url and status, never unknown_kid, verifies after recovery', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.advance(30_000)
+    endpoint.status = 500
+    endpoint.body = '<html>oops</html>'
+    const fresh = s.tokenNow(k2) // signed after the last good fetch, with a key it has not seen
+    const e = await s.verifier.verify(baseInput(fresh)).then(
+      () => undefined,
+      (x: unknown) => x,
+    )
+    expect(e).toBeInstanceOf(KeyError)
+    expect(e).toMatchObject({ issuer: ISS, url: url, status: 500, code: 'ERR_IDCTX_KEY' })
+    // Retries inside the cooldown throw again without asking the server, naming the last failure.
+    for (let i = 0; i < 5; i++) await expect(s.verifier.verify(baseInput(fresh))).rejects.toMatchObject({ name: 'KeyError', status: 500 })
+    expect(s.fetched()).toBe(2)
+    serve([k1, k2])
+    s.advance(30_000)
+    expect(await s.reason(fresh)).toBe('ok')
+    expect(s.fetched()).toBe(3)
+  })
+
+  it('a server that hangs: a KeyError naming the timeout, then the token verifies', async () => {
+    const s = setup({ timeoutMs: 100 } as never)
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.advance(30_000)
+    let release: () => void = () => {}
+    endpoint.gate = new Promise<void>((r) => (release = r))
+    serve([k1, k2])
+    const fresh = s.tokenNow(k2)
+    await expect(s.verifier.verify(baseInput(fresh))).rejects.toMatchObject({ name: 'KeyError', networkCode: 'TimeoutError' })
+    release()
+    endpoint.gate = undefined
+    s.advance(30_000)
+    expect(await s.reason(fresh)).toBe('ok')
+  })
+
+  it('a refused connection: a KeyError with the network code', async () => {
+    const closed = createServer()
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise<void>((r) => closed.close(() => r()))
+    const remote = createRemoteJwks(`http://127.0.0.1:${port}/jwks.json`)
+    const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: remote }, clock })
+    await expect(verifier.verify(baseInput(tokenOf(k1)))).rejects.toMatchObject({ name: 'KeyError', networkCode: 'ECONNREFUSED', issuer: ISS })
+    const report = await verifier.ready()
+    expect(report.ok).toBe(false)
+    const r = report.issuers[ISS]
+    expect(r?.ok === false ? r.error.networkCode : 'ready').toBe('ECONNREFUSED')
+  })
+
+  it('rotation without stage right after a refresh: the new kid throws (retry) inside the cooldown, then verifies', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.advance(2_000)
+    serve([k2, k1]) // the producer rotated and signs with k2 at once
+    const fresh = s.tokenNow(k2)
+    await expect(s.verifier.verify(baseInput(fresh))).rejects.toBeInstanceOf(KeyError)
+    s.advance(28_000)
+    expect(await s.reason(fresh)).toBe('ok')
+  })
+
+  it('a JWKS that shrinks keeps the removed key for keepRemovedKeysMs; an empty one is a failed refresh', async () => {
+    const s = setup({ maxAgeMs: 60_000, keepRemovedKeysMs: 120_000 } as never)
+    serve([k1, k2])
+    const old = tokenOf(k2)
+    expect(await s.reason(old)).toBe('ok')
+    serve([k1])
+    s.advance(61_000)
+    await s.remote.refresh()
+    expect(s.fetched()).toBe(2)
+    s.verifier.clearCache()
+    expect(await s.reason(old)).toBe('ok') // retired, not revoked
+    endpoint.body = '{"keys":[]}'
+    s.advance(30_000)
+    await expect(s.remote.refresh()).rejects.toBeInstanceOf(KeyError)
+    s.verifier.clearCache()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    expect(await s.reason(old)).toBe('ok')
+    serve([k1])
+    s.advance(121_000)
+    s.verifier.clearCache()
+    // Past the retention a token signed with the removed key after a fetch that lacked it is unknown.
+    expect(await s.reason(s.tokenNow(k2))).toBe('unknown_kid')
+  })
+
+  it('forged tokens with random kids: unknown_kid within one cooldown, at most one fetch per cooldown', async () => {
+    const s = setup()
+    expect(await s.reason(tokenOf(k1))).toBe('ok')
+    s.advance(5_000)
+    const { forge, makeKeyring } = await import('./fixtures.js')
+    const ring = makeKeyring()
+    const forged = (kid: string) => {
+      const t = s.tokenNow(ring.rogue)
+      return forge(ring, { key: ring.rogue, headerPatch: { kid }, claims: JSON.parse(Buffer.from(t.split('.')[1] as string, 'base64url').toString()) })
+    }
+    const first = forged('random-1')
+    await expect(s.verifier.verify(baseInput(first))).rejects.toBeInstanceOf(KeyError) // cooldown holds
+    s.advance(25_000)
+    expect(await s.reason(first)).toBe('unknown_kid') // one fetch after the cooldown decides
+    expect(s.fetched()).toBe(2)
+    for (let i = 0; i < 20; i++) expect(await s.reason(forge(ring, { key: ring.rogue, headerPatch: { kid: `random-${i + 2}` } }))).toBe('unknown_kid')
+    expect(s.fetched()).toBe(2)
+  })
+
+  it('a revoked kid is revoked at once, even while the JWKS still serves it', async () => {
+    const { createMemoryRevocationStore } = await import('@idctx/core')
+    const revocation = createMemoryRevocationStore()
+    const remote = createRemoteJwks(url, { clock: () => NOW_MS })
+    const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: remote }, clock, revocation })
+    expect((await verifier.verify(baseInput(tokenOf(k1)))).ok).toBe(true)
+    revocation.revoke('kid', k1.kid)
+    const r = await verifier.verify(baseInput(tokenOf(k1)))
+    expect(r.ok ? 'ok' : r.error.reason).toBe('revoked')
+  })
+
+  it('ready() fetches each remote JWKS once at start and reports every issuer', async () => {
+    const s = setup()
+    const report = await s.verifier.ready()
+    expect(report).toEqual({ ok: true, issuers: { [ISS]: { ok: true } } })
+    expect(s.fetched()).toBe(1)
+    await s.verifier.ready()
+    expect(s.fetched()).toBe(1)
   })
 })
