@@ -24,6 +24,7 @@ export interface Rejection {
 /** What the `eachMessage` and `eachBatch` wrappers share: verification and rejection handling. */
 export interface ConsumerRuntime {
   readonly policy: RejectionPolicy
+  /** Where a verified record's context is entered (`run`) and every other path leaves all (`exit`). */
   readonly store: ContextStore
   /** Verifies a record; throws only for infrastructure failures (stores, resolvers). */
   check(topic: string, partition: number, message: KafkaMessage): Promise<VerifyResult>

@@ -3,19 +3,44 @@ import type { ConsumerRunConfig } from 'kafkajs'
 import { createConsumerRuntime } from './consumer-runtime.js'
 import { wrapEachBatch } from './each-batch.js'
 import { wrapEachMessage } from './each-message.js'
+import { isContextStore, unknownOptions, type OptionIssue } from './lib/options.js'
 import { passthrough } from './lib/passthrough.js'
 import { SIGNING_PRODUCER } from './producer.js'
 import type { ConsumerLike, IdctxConsumer, IdctxRunConfig, RejectionPolicy, WrapConsumerOptions } from './types.js'
 
 const POLICIES: readonly RejectionPolicy[] = ['dead-letter', 'skip', 'fail', 'audit']
 
+/** Every option of {@link WrapConsumerOptions}: any other key is a mistake, refused at construction. */
+const CONSUMER_OPTIONS: readonly (keyof WrapConsumerOptions)[] = [
+  'verifier',
+  'tenant',
+  'payloadTenant',
+  'requirements',
+  'policy',
+  'deadLetter',
+  'contextStore',
+  'observer',
+]
+const DEAD_LETTER_OPTIONS: readonly string[] = ['producer', 'topic']
+const VERIFIER_HINT = 'it is an option of the verifier: pass it to createVerifier (@idctx/core), then the verifier here'
+/** Names that belong to createVerifier, so a misplaced one gets a precise hint. */
+const VERIFIER_OPTIONS: Readonly<Record<string, string>> = Object.fromEntries(
+  ['replay', 'replayStore', 'revocation', 'revocationStore', 'audience', 'issuers', 'producerAcl', 'algorithms', 'clockToleranceSeconds', 'maxTokenBytes', 'maxLifetimeSeconds'].map(
+    (k) => [k, VERIFIER_HINT],
+  ),
+)
+
 function isStringList(v: unknown): boolean {
   return Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)
 }
 
 function validate(options: WrapConsumerOptions): void {
-  const issues: { path: string; message: string }[] = []
-  const o = (options ?? {}) as Partial<WrapConsumerOptions>
+  const issues: OptionIssue[] = []
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('consumer options', [{ path: '', message: 'an options object ({ verifier, tenant, … })' }])
+  }
+  const o = options as Partial<WrapConsumerOptions>
+  issues.push(...unknownOptions(o, CONSUMER_OPTIONS, '', VERIFIER_OPTIONS))
   if (typeof o.verifier?.verify !== 'function') issues.push({ path: 'verifier', message: 'a Verifier (createVerifier)' })
   const t = o.tenant as unknown
   const tenantOk =
@@ -32,7 +57,10 @@ function validate(options: WrapConsumerOptions): void {
   }
   const policy = o.policy ?? 'dead-letter'
   if (!POLICIES.includes(policy)) issues.push({ path: 'policy', message: `one of ${POLICIES.join(', ')}` })
-  if (o.deadLetter !== undefined) {
+  if (o.deadLetter !== undefined && (typeof o.deadLetter !== 'object' || o.deadLetter === null)) {
+    issues.push({ path: 'deadLetter', message: 'an object ({ producer, topic? })' })
+  } else if (o.deadLetter !== undefined) {
+    issues.push(...unknownOptions(o.deadLetter, DEAD_LETTER_OPTIONS, 'deadLetter'))
     const producer = o.deadLetter.producer as unknown as Record<PropertyKey, unknown> | undefined
     if (typeof producer?.send !== 'function') {
       issues.push({ path: 'deadLetter.producer', message: 'a kafkajs Producer' })
@@ -45,9 +73,11 @@ function validate(options: WrapConsumerOptions): void {
   } else if (policy === 'dead-letter') {
     issues.push({ path: 'deadLetter', message: 'required by the dead-letter policy ({ producer })' })
   }
-  const store = o.contextStore
-  if (store !== undefined && (typeof store.run !== 'function' || typeof store.current !== 'function')) {
-    issues.push({ path: 'contextStore', message: 'a ContextStore' })
+  if (o.contextStore !== undefined && !isContextStore(o.contextStore)) {
+    issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
+  }
+  if (o.observer !== undefined && (typeof o.observer !== 'object' || o.observer === null)) {
+    issues.push({ path: 'observer', message: 'an IdctxObserver object' })
   }
   if (issues.length > 0) throw new ConfigError('consumer options', issues)
 }
@@ -60,8 +90,15 @@ function validate(options: WrapConsumerOptions): void {
  * `eachBatch` gets a batch view without rejected records, each message carrying its `identity`,
  * and `runInContext(message, fn)` to run per-record code in that record's context.
  *
- * For each record the wrapper reads the `idctx` header (all values, so a repeated header is
- * `duplicate` and an absent one `missing`) and `idctx-proof`, recomputes the leaf from the topic,
+ * A handler never inherits the identity around the consumer (e.g. a `run()` started inside
+ * `runWithContext`): only `eachMessage` for a verified record and `runInContext` for a verified
+ * message run inside a context — that record's. The `eachBatch` handler, the `audit` handler of a
+ * rejected record and everything else the wrapper runs have no context (`contextStore.exit`), so
+ * a wrapped producer used there throws `SigningError` instead of signing as someone else.
+ *
+ * For each record the wrapper reads every occurrence of the `idctx` header, whatever its value
+ * (so `[token, null]` is `duplicate`, an absent header `missing`, a lone null value an empty token:
+ * `missing`) and of `idctx-proof` (two are `binding_mismatch`), recomputes the leaf from the topic,
  * key and value actually delivered, and verifies destination `kafka:<topic>`, the expected
  * tenant, the payload tenant, per-topic requirements and (with a replay store) coordinates
  * `topic/partition/offset` — a redelivery at the same coordinates is not a replay.
@@ -71,6 +108,10 @@ function validate(options: WrapConsumerOptions): void {
  * Infrastructure failures (a revocation or replay store throwing, a tenant resolver throwing,
  * the dead-letter write failing) are thrown, so kafkajs retries the record instead of
  * dead-lettering a message that did nothing wrong.
+ *
+ * Options are checked here: a missing or wrong option, or an unknown key (misspelt, or one of the
+ * verifier's such as `replay`), throws `ConfigError` (`ERR_IDCTX_CONFIG`) naming each path and its
+ * fix, e.g. `unknown option 'replayStore'; it is an option of the verifier: …`.
  *
  * The returned object is a view of the consumer: `connect`, `subscribe`, `disconnect`, `on`,
  * `events`, `seek`, `pause` and the rest are the consumer's own.

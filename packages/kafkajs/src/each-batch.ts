@@ -1,4 +1,5 @@
-import type { EachBatchHandler, KafkaMessage } from 'kafkajs'
+import type { VerifiedContext } from '@idctx/core'
+import type { EachBatchHandler, EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { rejectionOf, violationOf, type ConsumerRuntime, type Rejection } from './consumer-runtime.js'
 import { RecordRejectedError } from './errors.js'
 import { passthrough } from './lib/passthrough.js'
@@ -23,20 +24,33 @@ import type { IdctxBatch, IdctxBatchMessage, IdctxEachBatchPayload, RejectionPol
  * Under `fail` the batch stops at the first rejected record: the handler sees only the records
  * before it; with auto-resolve those are resolved, then the wrapper throws
  * {@link RecordRejectedError} and kafkajs redelivers from the rejected record on.
+ *
+ * Context: the whole batch — verification, dead-letter write and the handler — runs under
+ * `store.exit` (no identity), whatever context surrounds kafkajs, because a batch can hold many
+ * identities. `runInContext(message, fn)` runs `fn` inside the context of a verified message of
+ * this batch view, and with no context for an audited (unverified) one. The identity it enters is
+ * the one the wrapper recorded for that message object, never read back from the object, so a
+ * copied or edited message cannot lend `fn` another identity (a TypeError says so).
  */
 export function wrapEachBatch<P extends RejectionPolicy>(
   handler: (payload: IdctxEachBatchPayload<P>) => Promise<void>,
   runtime: ConsumerRuntime,
   autoResolve: boolean,
 ): EachBatchHandler {
+  const { store } = runtime
+  // The verdict of every message object handed out in a batch view: undefined for an audited one.
+  const verdicts = new WeakMap<object, VerifiedContext | undefined>()
   const runInContext = <T>(message: IdctxBatchMessage<P>, fn: () => T): T => {
-    if (message === null || typeof message !== 'object' || !('identity' in message)) {
-      throw new TypeError('runInContext needs a message of the idctx batch view')
+    if (message === null || typeof message !== 'object' || !verdicts.has(message)) {
+      throw new TypeError('runInContext needs a message of the idctx batch view (the object itself, not a copy)')
     }
-    return message.identity === undefined ? fn() : runtime.store.run(message.identity, fn)
+    const identity = verdicts.get(message)
+    return identity === undefined ? store.exit(fn) : store.run(identity, fn)
   }
 
-  return async (payload) => {
+  return (payload) => store.exit(() => handle(payload))
+
+  async function handle(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload
     const { topic, partition } = batch
     const view: IdctxBatchMessage<P>[] = []
@@ -47,13 +61,17 @@ export function wrapEachBatch<P extends RejectionPolicy>(
     for (const message of batch.messages as KafkaMessage[]) {
       const r = await runtime.check(topic, partition, message)
       if (r.ok) {
-        view.push({ ...message, identity: r.context } as IdctxBatchMessage<P>)
+        const m = { ...message, identity: r.context } as IdctxBatchMessage<P>
+        verdicts.set(m, r.context)
+        view.push(m)
         continue
       }
       const rejection = rejectionOf(topic, partition, message, r)
       if (runtime.policy === 'audit') {
         runtime.report(rejection, 'audit')
-        view.push({ ...message, identity: undefined, violation: violationOf(rejection) } as IdctxBatchMessage<P>)
+        const m = { ...message, identity: undefined, violation: violationOf(rejection) } as IdctxBatchMessage<P>
+        verdicts.set(m, undefined)
+        view.push(m)
       } else if (runtime.policy === 'fail') {
         failed = rejection
         break

@@ -20,6 +20,11 @@ export const IdctxHeader = {
   OriginalTopic: 'idctx-original-topic',
   OriginalPartition: 'idctx-original-partition',
   OriginalOffset: 'idctx-original-offset',
+  /**
+   * Dead-letter records, only when some original header value was not bytes or text: a JSON
+   * array of `{ "name", "index", "type" }`, one per such occurrence (see `deadLetterRecord`).
+   */
+  ReplacedValues: 'idctx-replaced-values',
 } as const
 
 /** One of the header names of {@link IdctxHeader}. */
@@ -36,13 +41,46 @@ function own(headers: object, name: string): unknown {
   return Object.prototype.hasOwnProperty.call(headers, name) ? (headers as Record<string, unknown>)[name] : undefined
 }
 
-function isValue(v: unknown): v is Buffer | string {
+/** Whether a header value is bytes or text (what kafkajs can encode as a header value). */
+export function isHeaderValue(v: unknown): v is Buffer | string | Uint8Array {
   return typeof v === 'string' || Buffer.isBuffer(v) || v instanceof Uint8Array
 }
 
 /**
- * Every value of one header, in order: none when absent, several when the key was repeated.
- * Values that are neither bytes nor text (undefined, null) are not values.
+ * Every occurrence of one header, in order, whatever its value: none when the header is absent
+ * (or its own property is `undefined`), one per element when the key was repeated (kafkajs
+ * delivers a repeated key as an array, and a value sent as null as `null`: `[token, null]` is two
+ * occurrences). This is what idctx counts for `missing` / `duplicate`; use {@link headerValues}
+ * for the values that are bytes or text.
+ *
+ * @example
+ * ```ts
+ * headerOccurrences({ idctx: [Buffer.from('t'), null] }, 'idctx').length // 2 → duplicate
+ * ```
+ */
+export function headerOccurrences(headers: RecordHeaders, name: string): readonly unknown[] {
+  if (headers === undefined || headers === null || typeof headers !== 'object') return []
+  const v = own(headers, name)
+  if (v === undefined) return []
+  if (!Array.isArray(v)) return [v]
+  return v.length > 0 && isDecodingArtifact(name, v[0]) ? v.slice(1) : v
+}
+
+/**
+ * kafkajs 2.2.4 builds consumed headers with `obj[key] === undefined ? value : [obj[key], value]`
+ * on a plain object, so a header named like an `Object.prototype` member (`toString`,
+ * `constructor`, `__proto__`, …) arrives as an array whose first element is that member (a
+ * function, or `Object.prototype`). No decoder yields such a value: it is not an occurrence.
+ */
+function isDecodingArtifact(name: string, first: unknown): boolean {
+  if (first === null || (typeof first !== 'object' && typeof first !== 'function')) return false
+  return first === ({} as Record<string, unknown>)[name]
+}
+
+/**
+ * Every value of one header that is bytes or text, in order: none when absent, several when the
+ * key was repeated. Occurrences that are neither bytes nor text (null, undefined, numbers…) are
+ * left out, so this is not the count of occurrences: see {@link headerOccurrences} for that.
  *
  * @example
  * ```ts
@@ -50,13 +88,14 @@ function isValue(v: unknown): v is Buffer | string {
  * ```
  */
 export function headerValues(headers: RecordHeaders, name: string): (Buffer | string)[] {
-  if (headers === undefined || headers === null) return []
+  if (headers === undefined || headers === null || typeof headers !== 'object') return []
   const v = own(headers, name)
-  if (Array.isArray(v)) return v.filter(isValue).map(asBufferOrString)
-  return isValue(v) ? [asBufferOrString(v)] : []
+  if (Array.isArray(v)) return v.filter(isHeaderValue).map(asBufferOrString)
+  return isHeaderValue(v) ? [asBufferOrString(v)] : []
 }
 
-function asBufferOrString(v: Buffer | string | Uint8Array): Buffer | string {
+/** A Buffer over the same bytes for a plain Uint8Array; Buffers and strings as they are. */
+export function asBufferOrString(v: Buffer | string | Uint8Array): Buffer | string {
   if (typeof v === 'string' || Buffer.isBuffer(v)) return v
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
 }
@@ -94,6 +133,11 @@ export function hasIdctxHeaders(headers: RecordHeaders): boolean {
 /**
  * A copy of the headers without `idctx` and `idctx-proof`, for forwarding a consumed record's
  * headers (`traceparent` and the rest) to a new record that the wrapped producer signs afresh.
+ * The copy is sendable by kafkajs: every value that is bytes or text is kept, in order (a plain
+ * Uint8Array as a Buffer over its bytes); values kafkajs cannot send (`null`, `undefined`,
+ * numbers, nested arrays…) are left out, and so is a header left without any value. The extra
+ * first element kafkajs puts before the value of a header named like an `Object.prototype` member
+ * (`toString`, `constructor`, …) is not a value: `{ toString: [fn, v] }` is forwarded as `v`.
  *
  * @example
  * ```ts
@@ -102,11 +146,15 @@ export function hasIdctxHeaders(headers: RecordHeaders): boolean {
  */
 export function withoutIdctxHeaders(headers: RecordHeaders): IHeaders {
   const out: IHeaders = {}
-  if (headers === undefined || headers === null) return out
+  if (headers === undefined || headers === null || typeof headers !== 'object') return out
   for (const name of Object.keys(headers)) {
     if (name === IdctxHeader.Token || name === IdctxHeader.Proof) continue
-    const v = headers[name]
-    if (v !== undefined) out[name] = v
+    const v: unknown = headers[name]
+    const all = headerOccurrences(headers, name)
+    const values = all.filter(isHeaderValue).map(asBufferOrString)
+    if (values.length === 0) continue
+    const single = !Array.isArray(v) || (all.length < v.length && values.length === 1)
+    Object.defineProperty(out, name, { value: single ? values[0] : values, enumerable: true, writable: true, configurable: true })
   }
   return out
 }

@@ -28,7 +28,7 @@ export type {
   IdctxConsumer,
 } from './types.js'
 export { RecordRejectedError, DeadLetterError } from './errors.js'
-export { IdctxHeader, headerValues, headerString, hasIdctxHeaders, withoutIdctxHeaders } from './headers.js'
+export { IdctxHeader, headerOccurrences, headerValues, headerString, hasIdctxHeaders, withoutIdctxHeaders } from './headers.js'
 export type { RecordHeaders } from './headers.js'
 export { defaultDeadLetterTopic, deadLetterRecord } from './dead-letter.js'
-export type { DeadLetterEntry } from './dead-letter.js'
+export type { DeadLetterEntry, ReplacedHeaderValue } from './dead-letter.js'

@@ -19,16 +19,24 @@ import type {
   Transaction,
 } from 'kafkajs'
 import { hasIdctxHeaders, IdctxHeader } from './headers.js'
+import { isContextStore, unknownOptions, type OptionIssue } from './lib/options.js'
 import { passthrough } from './lib/passthrough.js'
 
 /** Marks a signing producer, so it is never taken as a dead-letter producer (it would re-sign). */
 export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/kafkajs.signing-producer')
 
-/** Options of {@link wrapProducer}. */
+/**
+ * Options of {@link wrapProducer}. Checked once, at construction: a wrong option, and any key not
+ * listed here (a misspelt one, or one of the signer's such as `issuer`), throws a `ConfigError`
+ * (`ERR_IDCTX_CONFIG`) whose issues name the path and the fix.
+ */
 export interface WrapProducerOptions {
   /** Signs one token per `send`/`sendBatch` call (`createSigner` of `@idctx/core`). */
   signer: Signer
-  /** Where the current identity context is read from (default: core's `defaultContextStore`). */
+  /**
+   * Where the current identity context is read from (default: core's `defaultContextStore`); a
+   * ContextStore has `run`, `current` and `exit`.
+   */
   contextStore?: ContextStore
   /**
    * When true (the default) a call with no context (neither `options.context` nor a current
@@ -43,7 +51,10 @@ export interface WrapProducerOptions {
   traceparent?: () => string | undefined
 }
 
-/** Per-call options: the second argument of `send`/`sendBatch`. */
+/**
+ * Per-call options: the second argument of `send`/`sendBatch`. An unknown key, or a value of the
+ * wrong type, rejects the call with a `ConfigError` (`ERR_IDCTX_CONFIG`) before anything is sent.
+ */
 export interface SendOptions {
   /** Sign with this context instead of the current one. */
   context?: IdentityContext
@@ -91,20 +102,52 @@ function checkBytes(v: unknown, what: string): void {
   throw new TypeError(`message ${what} must be a Buffer, a string or null`)
 }
 
+/** Every option of {@link WrapProducerOptions}: any other key is refused at construction. */
+const PRODUCER_OPTIONS: readonly (keyof WrapProducerOptions)[] = ['signer', 'contextStore', 'requireContext', 'traceparent']
+/** Every per-call option of {@link SendOptions}. */
+const SEND_OPTIONS: readonly (keyof SendOptions)[] = ['context', 'unsigned']
+const SIGNER_HINT = 'it is an option of the signer: pass it to createSigner (@idctx/core), then the signer here'
+/** Names that belong to createSigner, so a misplaced one gets a precise hint. */
+const SIGNER_OPTIONS: Readonly<Record<string, string>> = Object.fromEntries(
+  ['issuer', 'audience', 'key', 'lifetimeSeconds', 'maxLifetimeSeconds', 'maxActorDepth', 'allowHS256', 'clock', 'traceId', 'observer'].map((k) => [
+    k,
+    SIGNER_HINT,
+  ]),
+)
+
 function validate(options: WrapProducerOptions): void {
-  const issues: { path: string; message: string }[] = []
-  if (typeof options?.signer?.sign !== 'function') issues.push({ path: 'signer', message: 'a Signer (createSigner)' })
-  const store = options?.contextStore
-  if (store !== undefined && (typeof store.run !== 'function' || typeof store.current !== 'function')) {
-    issues.push({ path: 'contextStore', message: 'a ContextStore' })
+  const issues: OptionIssue[] = []
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('producer options', [{ path: '', message: 'an options object ({ signer, … })' }])
   }
-  if (options?.traceparent !== undefined && typeof options.traceparent !== 'function') {
+  issues.push(...unknownOptions(options, PRODUCER_OPTIONS, '', SIGNER_OPTIONS))
+  if (typeof options.signer?.sign !== 'function') issues.push({ path: 'signer', message: 'a Signer (createSigner)' })
+  if (options.contextStore !== undefined && !isContextStore(options.contextStore)) {
+    issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
+  }
+  if (options.traceparent !== undefined && typeof options.traceparent !== 'function') {
     issues.push({ path: 'traceparent', message: 'a function returning the current traceparent' })
   }
-  if (options?.requireContext !== undefined && typeof options.requireContext !== 'boolean') {
+  if (options.requireContext !== undefined && typeof options.requireContext !== 'boolean') {
     issues.push({ path: 'requireContext', message: 'a boolean' })
   }
   if (issues.length > 0) throw new ConfigError('producer options', issues)
+}
+
+/**
+ * Refuses per-call options the wrapper does not know (`{ contxt }` would otherwise sign with the
+ * current context instead of the one meant) or of the wrong type, before anything is sent.
+ */
+function checkSendOptions(call: SendOptions): void {
+  if (typeof call !== 'object' || call === null) {
+    throw new ConfigError('send options', [{ path: '', message: 'an object ({ context } or { unsigned: true })' }])
+  }
+  const issues = unknownOptions(call, SEND_OPTIONS)
+  if (call.unsigned !== undefined && typeof call.unsigned !== 'boolean') issues.push({ path: 'unsigned', message: 'true, or leave it out' })
+  if (call.context !== undefined && (typeof call.context !== 'object' || call.context === null)) {
+    issues.push({ path: 'context', message: 'an IdentityContext ({ sub, tid, txn, … })' })
+  }
+  if (issues.length > 0) throw new ConfigError('send options', issues)
 }
 
 /**
@@ -145,6 +188,7 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
   const traceparentOf = options.traceparent
 
   const sign = (groups: readonly TopicMessages[], call: SendOptions | undefined): TopicMessages[] | undefined => {
+    if (call !== undefined) checkSendOptions(call)
     if (call?.unsigned === true) return undefined
     const context = call?.context ?? store.current()
     if (context === undefined) {

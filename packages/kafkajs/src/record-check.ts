@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto'
 import { kafkaDestination, kafkaLeaf, type ExpectedTenant, type Requirements, type VerifyResult } from '@idctx/core'
 import type { KafkaMessage } from 'kafkajs'
-import { headerString, headerValues, IdctxHeader, type RecordHeaders } from './headers.js'
+import { asBufferOrString, headerOccurrences, headerString, IdctxHeader, isHeaderValue, type RecordHeaders } from './headers.js'
 import type { ConsumedRecord, WrapConsumerOptions } from './types.js'
 
 /** Verifies one consumed record; throws only for infrastructure failures (stores, resolvers). */
 export type RecordCheck = (topic: string, partition: number, message: KafkaMessage) => Promise<VerifyResult>
+
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * One entry per occurrence of a carrier header, whatever its value, so that `[token, null]` is two
+ * (`duplicate`), never one. An occurrence that is not bytes or text (a null value, or anything a
+ * client or an interceptor put there) becomes an empty value: alone, an empty token is `missing`
+ * and an empty proof fails the binding.
+ */
+function carrierValues(headers: RecordHeaders, name: string): (Buffer | string)[] {
+  return headerOccurrences(headers, name).map((v) => (isHeaderValue(v) ? asBufferOrString(v) : EMPTY))
+}
 
 /** `topic/partition/offset`: a record's delivery coordinates. */
 export function coordinatesOf(topic: string, partition: number, offset: string): string {
@@ -24,7 +36,7 @@ export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
 
   return (topic, partition, message) => {
     const headers = message.headers as RecordHeaders
-    const proofs = headerValues(headers, IdctxHeader.Proof)
+    const proofs = carrierValues(headers, IdctxHeader.Proof)
     let payload: string | undefined
     const record: ConsumedRecord = { topic, partition, message }
     if (payloadTenant !== undefined) {
@@ -36,8 +48,9 @@ export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
     }
     const verify = (expectedTenant: ExpectedTenant) =>
       verifier.verify({
-        tokens: headerValues(headers, IdctxHeader.Token),
-        // Two proofs cannot both be the record's: an empty proof never decodes, so the binding fails.
+        tokens: carrierValues(headers, IdctxHeader.Token),
+        // Two proofs (whatever their values) cannot both be the record's: an empty proof never
+        // decodes, so the binding fails.
         proof: proofs.length > 1 ? '' : proofs[0],
         destination: kafkaDestination(topic),
         leaf: () => kafkaLeaf(topic, message.key, message.value),

@@ -55,7 +55,11 @@ export interface DeadLetterOptions {
   topic?: (topic: string) => string
 }
 
-/** Options of {@link wrapConsumer}. */
+/**
+ * Options of {@link wrapConsumer}. Checked once, at construction: a missing or wrong option, and
+ * any key not listed here (a misspelt one, or one of the verifier's such as `replay`), throws a
+ * `ConfigError` (`ERR_IDCTX_CONFIG`) whose issues name the path and the fix.
+ */
 export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy> {
   /** Verifies tokens (`createVerifier` of `@idctx/core`): keys, audience, ACL, stores. */
   verifier: Verifier
@@ -71,9 +75,13 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
   requirements?: Readonly<Record<string, Requirements>> | ((topic: string) => Requirements | undefined)
   /** What happens to rejected records (default `dead-letter`). */
   policy?: P
-  /** Required for the `dead-letter` policy. */
+  /** Required for the `dead-letter` policy (keys `producer`, `topic`; any other is refused). */
   deadLetter?: DeadLetterOptions
-  /** The store the handler's context is set in (default: core's `defaultContextStore`). */
+  /**
+   * The store the handler's context is set in (default: core's `defaultContextStore`); it needs
+   * `run`, `current` and `exit`. Only the handler of a verified record (and `runInContext` for one)
+   * runs inside a context; everything else the wrapper runs is under `exit` (no context).
+   */
   contextStore?: ContextStore
   /** Receives `onDisposition` for every rejected record (the verifier reports `onRejected`). */
   observer?: IdctxObserver
@@ -127,7 +135,10 @@ export type IdctxEachBatchPayload<P extends RejectionPolicy = RejectionPolicy> =
   readonly batch: IdctxBatch<P>
   /**
    * Runs `fn` inside the verified context of one message of this batch (for produces that must
-   * carry it forward). For an audited violation `fn` runs without a context.
+   * carry it forward) and returns what `fn` returns. For an audited violation `fn` runs with no
+   * context at all (`contextStore.exit`). The handler itself runs with no context, whatever
+   * surrounds the consumer. Throws a TypeError for an object that is not a message of this batch
+   * view (a copy of one included): the identity entered is the one the wrapper verified.
    */
   runInContext<T>(message: IdctxBatchMessage<P>, fn: () => T): T
 }

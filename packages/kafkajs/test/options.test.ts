@@ -9,6 +9,16 @@ const key = generateKey('EdDSA', { kid: 'k1' })
 const signer = createSigner({ issuer: 'svc', audience: 'aud', key })
 const verifier = createVerifier({ audience: 'aud', issuers: { svc: [key] } })
 
+function configErrorOf(fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (e) {
+    if (e instanceof ConfigError) return e
+    throw e
+  }
+  throw new Error('expected a ConfigError, nothing was thrown')
+}
+
 function issuesOf(fn: () => unknown): string[] {
   try {
     fn()
@@ -40,6 +50,28 @@ describe('wrapConsumer options', () => {
     ])
   })
 
+  it('refuses unknown keys, naming the path and the fix', () => {
+    const e = configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip', replayStore: {} } as never))
+    expect(e.issues).toEqual([
+      { path: 'replayStore', message: expect.stringMatching(/^unknown option 'replayStore'; it is an option of the verifier: pass it to createVerifier/) },
+    ])
+    expect(e.message).toContain("replayStore: unknown option 'replayStore'")
+    expect(configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', polcy: 'skip', policy: 'skip' } as never)).issues).toEqual([
+      { path: 'polcy', message: "unknown option 'polcy'; did you mean 'policy'?" },
+    ])
+    expect(configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip', zzz: 1 } as never)).issues).toEqual([
+      {
+        path: 'zzz',
+        message: "unknown option 'zzz'; known options are verifier, tenant, payloadTenant, requirements, policy, deadLetter, contextStore, observer",
+      },
+    ])
+    expect(configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', deadLetter: { producer, topics: () => 'x' } } as never)).issues).toEqual([
+      { path: 'deadLetter.topics', message: "unknown option 'topics'; did you mean 'topic'?" },
+    ])
+    // A key that is not printable ASCII is shown sanitized, never as given.
+    expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip', 'bad\nkey': 1 } as never))).toEqual(['bad?key'])
+  })
+
   it('passes every other member through to the consumer', () => {
     const wrapped = wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip' })
     expect(wrapped.events).toBe(consumer.events)
@@ -54,6 +86,43 @@ describe('wrapProducer options', () => {
   it('needs a signer', () => {
     expect(issuesOf(() => wrapProducer(producer, {} as never))).toEqual(['signer'])
     expect(issuesOf(() => wrapProducer(producer, { signer, requireContext: 'yes' as never }))).toEqual(['requireContext'])
+  })
+
+  it('refuses unknown keys, naming the path and the fix', () => {
+    expect(configErrorOf(() => wrapProducer(producer, { signer, requireContxt: false } as never)).issues).toEqual([
+      { path: 'requireContxt', message: "unknown option 'requireContxt'; did you mean 'requireContext'?" },
+    ])
+    expect(configErrorOf(() => wrapProducer(producer, { signer, issuer: 'svc' } as never)).issues).toEqual([
+      { path: 'issuer', message: expect.stringMatching(/^unknown option 'issuer'; it is an option of the signer: pass it to createSigner/) },
+    ])
+    expect(configErrorOf(() => wrapProducer(producer, { signer, other: 1 } as never)).issues).toEqual([
+      { path: 'other', message: "unknown option 'other'; known options are signer, contextStore, requireContext, traceparent" },
+    ])
+    expect(issuesOf(() => wrapProducer(producer, null as never))).toEqual([''])
+  })
+
+  it('refuses unknown per-call send options before sending anything', async () => {
+    const sent: unknown[] = []
+    const record = async (r: unknown) => {
+      sent.push(r)
+      return []
+    }
+    const fake = { send: record, sendBatch: record, transaction: async () => fake }
+    const wrapped = wrapProducer(fake, { signer })
+    const context = { sub: 'u', tid: 't', txn: 'x' }
+    const rejection = (p: Promise<unknown>) => p.then(() => 'sent', (e: unknown) => (e instanceof ConfigError ? e.issues : e))
+    expect(await rejection(wrapped.send({ topic: 't', messages: [{ value: 'v' }] }, { contxt: context } as never))).toEqual([
+      { path: 'contxt', message: "unknown option 'contxt'; did you mean 'context'?" },
+    ])
+    expect(await rejection(wrapped.sendBatch({ topicMessages: [{ topic: 't', messages: [{ value: 'v' }] }] }, { unsinged: true } as never))).toEqual([
+      { path: 'unsinged', message: "unknown option 'unsinged'; did you mean 'unsigned'?" },
+    ])
+    expect(await rejection(wrapped.send({ topic: 't', messages: [{ value: 'v' }] }, { unsigned: 'yes' } as never))).toEqual([
+      { path: 'unsigned', message: 'true, or leave it out' },
+    ])
+    expect(sent).toEqual([])
+    expect(await rejection(wrapped.send({ topic: 't', messages: [{ value: 'v' }] }, { context }))).toBe('sent')
+    expect(sent).toHaveLength(1)
   })
 
   it('passes every other member through to the producer', () => {
