@@ -14,8 +14,19 @@ import {
   type VerifiedEvent,
   type VerifierOptions,
 } from '@idctx/core'
-import { headerString, IdctxHeader } from '@idctx/kafkajs'
-import { Kafka, logLevel, type Admin, type Consumer, type ConsumerConfig, type IHeaders, type Producer, type ProducerConfig } from 'kafkajs'
+import { headerOccurrences, headerString, IdctxHeader, type ConsumerLike } from '@idctx/kafkajs'
+import {
+  Kafka,
+  logLevel,
+  type Admin,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerRunConfig,
+  type IHeaders,
+  type KafkaMessage,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs'
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:39092').split(',')
 export const AUDIENCE = 'shop'
@@ -210,4 +221,67 @@ export function verifierFor(services: readonly Service[], options: Partial<Verif
 /** The reject reason a dead-letter record carries. */
 export function rejectReason(r: ReadRecord): string | undefined {
   return headerString(r.headers, IdctxHeader.RejectReason)
+}
+
+/**
+ * Runs `send` while kafkajs's producer can write header values that are `null` (Kafka's null
+ * header value, which Java and librdkafka clients can send): kafkajs's encoder writes a null
+ * value as length -1, but its size estimate calls `Buffer.byteLength(null)` first and throws.
+ * For the duration of `send` only, that one call answers 0 for null (the estimate then takes the
+ * null branch it already has); every other input is passed through unchanged.
+ */
+export async function withNullHeaderValues<T>(send: () => Promise<T>): Promise<T> {
+  const original = Buffer.byteLength
+  Buffer.byteLength = ((v: unknown, encoding?: BufferEncoding) =>
+    v === null ? 0 : original(v as string, encoding)) as typeof Buffer.byteLength
+  try {
+    return await send()
+  } finally {
+    Buffer.byteLength = original
+  }
+}
+
+/**
+ * A view of a consumer whose `run` edits each delivered message's headers in place before the
+ * handlers see them — as consumer-side code (an instrumentation, an interceptor) can, putting
+ * values there that no broker delivers (undefined, numbers, nested arrays…).
+ */
+export function editingHeaders<C extends Consumer>(consumer: C, edit: (headers: Record<string, unknown>, message: KafkaMessage) => void): C {
+  const run = (config: ConsumerRunConfig = {}) => {
+    const { eachMessage, eachBatch } = config
+    return consumer.run({
+      ...config,
+      ...(eachMessage === undefined
+        ? {}
+        : {
+            eachMessage: (payload) => {
+              edit(payload.message.headers as Record<string, unknown>, payload.message)
+              return eachMessage(payload)
+            },
+          }),
+      ...(eachBatch === undefined
+        ? {}
+        : {
+            eachBatch: (payload) => {
+              for (const m of payload.batch.messages) edit(m.headers as Record<string, unknown>, m)
+              return eachBatch(payload)
+            },
+          }),
+    })
+  }
+  return new Proxy(consumer, {
+    get: (t, prop) => (prop === 'run' ? run : (Reflect.get(t, prop, t) as unknown)),
+  }) satisfies ConsumerLike
+}
+
+/** Every occurrence of a header as text (null and other non-bytes occurrences as `null`). */
+export function occurrenceTexts(headers: IHeaders | undefined, name: string): (string | null)[] {
+  return headerOccurrences(headers, name).map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'string' ? v : null))
+}
+
+/** The `sub` claim of a compact JWS, read without verifying it (test inspection only). */
+export function unverifiedSub(token: string | undefined): string | undefined {
+  if (token === undefined) return undefined
+  const payload = token.split('.')[1] ?? ''
+  return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: string }).sub
 }

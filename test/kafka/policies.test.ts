@@ -59,7 +59,7 @@ describe('rejection policies', () => {
 
     await waitFor('offset 4 committed', async () => (await h.committedOffset(groupId, topic)) === 4)
     expect(batches.flat()).toEqual(['ok-1'])
-    expect(batches.every((b) => b.length > 0)).toBe(true)
+    expect(batches.filter((b) => b.length === 0)).toEqual([])
     // Each rejected record was dealt with once: no refetch loop over an unresolved tail.
     expect(observer.dispositions.map((d) => d.coordinates)).toEqual([`${topic}/0/0`, `${topic}/0/2`, `${topic}/0/3`])
   })
@@ -189,6 +189,56 @@ describe('rejection policies', () => {
     // Reported once: only the write that succeeded counts as a disposition.
     expect(observer.dispositions.map((d) => [d.policy, d.target, d.coordinates])).toEqual([['dead-letter', dlq, `${topic}/0/1`]])
   })
+
+  it.each([true, false])(
+    'dead-letter (eachBatch, eachBatchAutoResolve %s): a failed DLQ write commits nothing past the record, the batch is retried, the record lands in the DLQ',
+    async (autoResolve) => {
+      const { topic, dlq } = await h.createTopicWithDlq(`pol-dlq-batch-${autoResolve ? 'auto' : 'manual'}`)
+      const raw = await h.producer()
+      await produce(raw, topic, ['ok-0', 'bad-1', 'ok-2'])
+      const groupId = uniqueName('pol-dlq-batch-g')
+      // Every attempt notes the group's committed offset at that moment; the first two fail.
+      const attempts: { committed: number; failed: boolean }[] = []
+      const flaky: KafkaSender = {
+        send: async (record) => {
+          const failed = attempts.length < 2
+          attempts.push({ committed: await h.committedOffset(groupId, topic), failed })
+          if (failed) throw new Error('dead-letter broker unavailable')
+          return raw.send(record)
+        },
+        sendBatch: (batch) => raw.sendBatch(batch),
+      }
+      const observer = new RecordingObserver()
+      const handled: string[] = []
+      const consumer = wrapConsumer(h.consumer({ groupId, retry: { initialRetryTime: 50, retries: 5 } }), {
+        verifier: verifierFor([orders]),
+        tenant: 'acme',
+        observer,
+        deadLetter: { producer: flaky },
+      })
+      await consumer.connect()
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      await consumer.run({
+        eachBatchAutoResolve: autoResolve,
+        eachBatch: async ({ batch, resolveOffset }) => {
+          for (const m of batch.messages) {
+            handled.push(m.key?.toString() ?? '')
+            if (!autoResolve) resolveOffset(m.offset)
+          }
+        },
+      })
+
+      await waitFor('offset 3 committed', async () => (await h.committedOffset(groupId, topic)) === 3)
+      // Two failed writes, then the one that succeeded: the batch was retried, not committed past bad-1.
+      expect(attempts.map((a) => a.failed)).toEqual([true, true, false])
+      expect(attempts.map((a) => a.committed <= 1)).toEqual([true, true, true])
+      // The handler ran only once the rejected record was safe in the DLQ, so once per record.
+      expect(handled).toEqual(['ok-0', 'ok-2'])
+      const dead = await h.readAll(dlq)
+      expect(dead.map((d) => [d.key, rejectReason(d), d.headers['idctx-original-offset']?.toString()])).toEqual([['bad-1', ReasonCode.Missing, '1']])
+      expect(observer.dispositions.map((d) => [d.policy, d.target, d.coordinates])).toEqual([['dead-letter', dlq, `${topic}/0/1`]])
+    },
+  )
 
   it('infrastructure failures (a store or tenant resolver throwing) are retried, never dead-lettered', async () => {
     const { topic, dlq } = await h.createTopicWithDlq('pol-infra')
