@@ -46,14 +46,36 @@ export interface KeySet extends KeySource {
   prune(maxAgeSeconds: number): IdctxKey[]
   /** The public JWKS of all keys (what verifiers fetch). */
   jwks(): Jwks
+  /** The keys with their stage and retirement times (for `exportKeySet`). */
+  state(): KeySetState
 }
 
 /** Options of {@link createKeySet}. */
 export interface KeySetOptions {
   active: IdctxKey
-  retiring?: readonly IdctxKey[]
+  /** A key published for verification before it signs (see {@link KeySet.stage}). */
+  staged?: IdctxKey
+  /** When the staged key was staged (epoch ms; default now). */
+  stagedAt?: number
+  /** Retiring keys, newest first; bare keys count as retired now. */
+  retiring?: readonly (IdctxKey | RetiringKey)[]
   /** Milliseconds since the epoch; defaults to Date.now. */
   clock?: () => number
+}
+
+/** A key that no longer signs, kept for verification since `retiredAt` (epoch ms). */
+export interface RetiringKey {
+  readonly key: IdctxKey
+  readonly retiredAt: number
+}
+
+/** What a key set holds and since when: the input of `exportKeySet`. */
+export interface KeySetState {
+  readonly active: IdctxKey
+  readonly staged: IdctxKey | undefined
+  /** Epoch ms; undefined without a staged key. */
+  readonly stagedAt: number | undefined
+  readonly retiring: readonly RetiringKey[]
 }
 
 /**
@@ -74,11 +96,14 @@ export function createKeySet(options: KeySetOptions): KeySet {
   const clock = options.clock ?? Date.now
   if (options.active.signingKey === undefined) throw new KeyError('the active key must be able to sign')
   let active = options.active
-  let staged: IdctxKey | undefined
-  const retiring: { key: IdctxKey; retiredAt: number }[] = (options.retiring ?? []).map((key) => ({
-    key,
-    retiredAt: clock(),
-  }))
+  let staged: IdctxKey | undefined = options.staged
+  if (staged !== undefined && staged.signingKey === undefined) throw new KeyError('a staged key must be able to sign')
+  let stagedAt: number | undefined = staged === undefined ? undefined : (options.stagedAt ?? clock())
+  const retiring: { key: IdctxKey; retiredAt: number }[] = (options.retiring ?? []).map((r) =>
+    'retiredAt' in r && 'key' in r ? { key: r.key, retiredAt: r.retiredAt } : { key: r as IdctxKey, retiredAt: clock() },
+  )
+  const kids = [active.kid, ...(staged === undefined ? [] : [staged.kid]), ...retiring.map((r) => r.key.kid)]
+  if (new Set(kids).size !== kids.length) throw new KeyError('every key of a key set needs its own kid')
   const byKid = new Map<string, IdctxKey>()
   const reindex = () => {
     byKid.clear()
@@ -99,6 +124,7 @@ export function createKeySet(options: KeySetOptions): KeySet {
     stage(next) {
       if (next.signingKey === undefined) throw new KeyError('a staged key must be able to sign')
       if (byKid.has(next.kid) && staged?.kid !== next.kid) throw new KeyError('the staged key must have a new kid')
+      if (staged?.kid !== next.kid) stagedAt = clock()
       staged = next
       reindex()
     },
@@ -109,7 +135,10 @@ export function createKeySet(options: KeySetOptions): KeySet {
       if (key.kid === active.kid) throw new KeyError('the new key must have a new kid')
       retiring.unshift({ key: active, retiredAt: clock() })
       active = key
-      if (staged?.kid === key.kid || next === undefined) staged = undefined
+      if (staged?.kid === key.kid || next === undefined) {
+        staged = undefined
+        stagedAt = undefined
+      }
       reindex()
     },
     prune(maxAgeSeconds) {
@@ -126,6 +155,7 @@ export function createKeySet(options: KeySetOptions): KeySet {
       return dropped
     },
     jwks: () => toJwks([active, ...(staged !== undefined ? [staged] : []), ...retiring.map((r) => r.key)]),
+    state: () => ({ active, staged, stagedAt, retiring: retiring.map((r) => ({ key: r.key, retiredAt: r.retiredAt })) }),
   }
 }
 
