@@ -124,6 +124,12 @@ export interface ReplayEntry {
  */
 export interface ReplayStore {
   check(entry: ReplayEntry): ReplayVerdict | Promise<ReplayVerdict>
+  /**
+   * The verdicts of many deliveries in one call (one round trip for a shared store), in order and
+   * as if `check` ran on each in turn: a later entry for the same (jti, index) sees the earlier
+   * one. Optional; `verifyMany` calls `check` in turn without it.
+   */
+  checkMany?(entries: readonly ReplayEntry[]): ReplayVerdict[] | Promise<ReplayVerdict[]>
 }
 
 /** Options of {@link createMemoryReplayStore}. */
@@ -155,8 +161,9 @@ export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}):
   const sweep = (now: number) => {
     for (const [k, v] of seen) if (v.expiresAt <= now) seen.delete(k)
   }
-  return {
-    check(entry) {
+  const store = {
+    checkMany: (entries: readonly ReplayEntry[]): ReplayVerdict[] => entries.map((e) => store.check(e)),
+    check(entry: ReplayEntry): ReplayVerdict {
       const now = clock()
       if (now >= sweepAt) {
         sweep(now)
@@ -178,4 +185,5 @@ export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}):
       return seen.size
     },
   }
+  return store
 }

@@ -13,7 +13,7 @@ import { proofPosition, verifyInclusion, type VerifiedNodes } from './merkle.js'
 import { notify, type IdctxObserver } from './observer.js'
 import { isProducerAllowed, meetsRequirements, type ProducerAcl, type Requirements } from './policies.js'
 import { ReasonCode } from './reason-codes.js'
-import type { ReplayStore, ReplayVerdict, RevocationStore } from './stores.js'
+import type { ReplayEntry, ReplayStore, ReplayVerdict, RevocationStore } from './stores.js'
 
 /** An issuer's keys: a key source (key set, remote JWKS), a list of keys, or a JWKS document. */
 export type IssuerKeys = KeySource | readonly IdctxKey[] | Jwks
@@ -139,6 +139,14 @@ export interface Verifier {
    * a message token.
    */
   verifyGrant(input: VerifyInput): Promise<VerifyResult>
+  /**
+   * Verifies the messages of one fetched batch: the same checks and results as `verify` for each,
+   * in input order, with every replay check of the batch made in one store call
+   * (`ReplayStore.checkMany`, one round trip for `@idctx/redis`). A later copy of a message in the
+   * same batch is a replay of the earlier one. Throws like `verify` when a store fails: retry the
+   * batch.
+   */
+  verifyMany(inputs: readonly VerifyInput[]): Promise<VerifyResult[]>
   /** Same, but throws the {@link VerificationError}. */
   verifyOrThrow(input: VerifyInput): Promise<Verified>
   /** Drops every cached verified token (e.g. after removing a trusted key). */
@@ -291,7 +299,10 @@ interface Known {
 }
 
 /** What the checks give: the verified entry, or the first failure. */
-type Checked = { entry: Entry; cached: boolean } | Fail
+type Checked = { entry: Entry; cached: boolean; replayAt?: number } | Fail
+
+/** A replay check left for one batched store call (`verifyMany`), and where its verdict goes. */
+type DeferredReplay = ReplayEntry[]
 
 /** Whether `await` would wait for a store's answer (a promise or any thenable). */
 function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
@@ -345,6 +356,13 @@ function parseJsonObject(b64: string, maxNesting: number): Record<string, unknow
     return undefined
   }
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+}
+
+/** Runs `fn` over the entries one after the other (a store without `checkMany`), in order. */
+async function sequential<T, R>(items: readonly T[], fn: (item: T) => R | PromiseLike<R>): Promise<R[]> {
+  const out: R[] = []
+  for (const item of items) out.push(await fn(item))
+  return out
 }
 
 function tenantMatches(expected: ExpectedTenant, tid: string): boolean {
@@ -546,7 +564,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // The checks below return a plain value whenever nothing had to wait (a cached token, in-memory
   // or no stores) and a promise only when something did: one consumed record then costs no promise
   // of its own beyond `verify`'s, which matters at tens of thousands of records a second.
-  const check = (input: VerifyInput, known: Known, kind: TokenKind): Checked | Promise<Checked> => {
+  const check = (input: VerifyInput, known: Known, kind: TokenKind, deferred?: DeferredReplay): Checked | Promise<Checked> => {
     // 1. carrier
     const tokens = input.tokens
     if (!Array.isArray(tokens)) return new Fail(ReasonCode.Malformed, 'the idctx carrier is not a list of values')
@@ -570,7 +588,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       known.tokenSha256 = entry.tokenSha256
       known.kid = entry.header.kid
       known.claims = entry.claims
-      return checkMessage(input, entry, true)
+      return checkMessage(input, entry, true, deferred)
     }
     if (entry !== undefined) evict(token, entry)
     known.tokenSha256 = createHash('sha256').update(raw).digest('hex')
@@ -583,12 +601,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
         }
         cache.set(token, r)
       }
-      return checkMessage(input, r, false)
+      return checkMessage(input, r, false, deferred)
     })
   }
 
   /** Steps 7–11: what depends on the message, for a token that passed steps 2–6. */
-  const checkMessage = (input: VerifyInput, entry: Entry, cached: boolean): Checked | Promise<Checked> => {
+  const checkMessage = (input: VerifyInput, entry: Entry, cached: boolean, deferred: DeferredReplay | undefined): Checked | Promise<Checked> => {
     const c = entry.claims
 
     // 7. time
@@ -640,13 +658,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // 11. deny-list and replay
     const checkReplay = (): Checked | Promise<Checked> => {
       if (o.replay === undefined || input.coordinates === undefined || entry.kind === 'grant') return { entry, cached }
-      const verdict = o.replay.check({
+      const replayEntry: ReplayEntry = {
         jti: c.jti,
         index: proofText === undefined ? 0 : (proofPosition(proofText) as number),
         coordinates: input.coordinates,
         expiresAt: (c.exp + grace + tol) * 1000,
         firstDelivery: input.firstDelivery === true,
-      })
+      }
+      if (deferred !== undefined) {
+        deferred.push(replayEntry)
+        return { entry, cached, replayAt: deferred.length - 1 }
+      }
+      const verdict = o.replay.check(replayEntry)
       const decide = (v: ReplayVerdict): Checked =>
         v === 'replay' ? new Fail(ReasonCode.Replayed, 'message was already delivered elsewhere', 'jti') : { entry, cached }
       return isThenable(verdict) ? Promise.resolve(verdict).then(decide) : decide(verdict)
@@ -661,13 +684,48 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const verify = async (input: VerifyInput, kind: TokenKind): Promise<VerifyResult> => {
     checkNumbers(input)
     // Without an observer nothing reads the duration: skip the clock calls.
-    const observed = o.observer !== undefined
-    const started = observed ? performance.now() : 0
+    const started = o.observer !== undefined ? performance.now() : 0
     const known: Known = {}
     // A store failing throws (fail closed) instead of rejecting: the message is not at fault, so
     // the adapter retries it rather than dead-lettering it.
     const pending = check(input, known, kind)
     const r = pending instanceof Promise ? await pending : pending
+    return finish(input, known, r, started)
+  }
+
+  /**
+   * Many messages, one replay-store call: steps 1–10 per message, then every replay check of the
+   * batch in one `checkMany` (one pipelined round trip for a shared store), in input order, so a
+   * copy later in the same batch is still a replay of an earlier one.
+   */
+  const verifyMany = async (inputs: readonly VerifyInput[]): Promise<VerifyResult[]> => {
+    for (const input of inputs) checkNumbers(input)
+    const started = o.observer !== undefined ? performance.now() : 0
+    const deferred: DeferredReplay = []
+    const knowns: Known[] = []
+    const checked: (Checked | Promise<Checked>)[] = []
+    for (const input of inputs) {
+      const known: Known = {}
+      knowns.push(known)
+      checked.push(check(input, known, 'message', deferred))
+    }
+    const results = await Promise.all(checked)
+    if (deferred.length > 0 && o.replay !== undefined) {
+      const store = o.replay
+      const verdicts = store.checkMany !== undefined ? await store.checkMany(deferred) : await sequential(deferred, (e) => store.check(e))
+      if (verdicts.length !== deferred.length) throw new TypeError('replay store checkMany returned a verdict count that differs from its input')
+      for (let i = 0; i < results.length; i++) {
+        const r = results[i] as Checked
+        if (!(r instanceof Fail) && r.replayAt !== undefined && verdicts[r.replayAt] === 'replay') {
+          results[i] = new Fail(ReasonCode.Replayed, 'message was already delivered elsewhere', 'jti')
+        }
+      }
+    }
+    return results.map((r, i) => finish(inputs[i] as VerifyInput, knowns[i] as Known, r, started))
+  }
+
+  const finish = (input: VerifyInput, known: Known, r: Checked, started: number): VerifyResult => {
+    const observed = o.observer !== undefined
     const durationMs = observed ? performance.now() - started : 0
     if (r instanceof Fail) {
       const c = known.claims
@@ -719,6 +777,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return {
     audience: o.audience,
     verify: (input) => verify(input, 'message'),
+    verifyMany,
     verifyGrant: (input) => verify(input, 'grant'),
     async verifyOrThrow(input) {
       const r = await verify(input, 'message')

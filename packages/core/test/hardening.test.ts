@@ -372,3 +372,57 @@ describe('hardening: in-memory store options and entries', () => {
     expect(store.size).toBe(0)
   })
 })
+
+describe('verifyMany: one replay-store call per batch, same verdicts as verify', () => {
+  const leaves = ['a', 'b', 'c'].map((v) => kafkaLeaf(TOPIC, 'k', v))
+  const signed = ordersSigner(ring.EdDSA).sign(CONTEXT, leaves.map((leaf) => ({ destination: DEST, leaf })))
+  const input = (i: number, coordinates: string, extra: Partial<VerifyInput> = {}): VerifyInput => ({
+    tokens: [signed.token],
+    proof: signed.proofs[i],
+    destination: DEST,
+    leaf: leaves[i] as Buffer,
+    expectedTenant: 'acme',
+    coordinates,
+    ...extra,
+  })
+
+  it('gives verify’s verdicts in order, a later copy in the batch is replayed, and the store is called once', async () => {
+    const memory = createMemoryReplayStore({ clock })
+    let calls = 0
+    const replay = {
+      check: () => {
+        throw new Error('check must not be called when checkMany exists')
+      },
+      checkMany: (entries: Parameters<NonNullable<typeof memory.checkMany>>[0]) => {
+        calls++
+        return memory.checkMany!(entries)
+      },
+    }
+    const verifier = createVerifier(baseOptions(ring, { replay }))
+    const results = await verifier.verifyMany([
+      input(0, 'orders/0/1'),
+      input(1, 'orders/0/2'),
+      input(2, 'orders/0/3', { expectedTenant: 'globex' }),
+      input(0, 'orders/0/9'),
+      input(1, 'orders/0/2'),
+    ])
+    expect(results.map(reasonOf)).toEqual(['ok', 'ok', 'tenant_mismatch', 'replayed', 'ok'])
+    expect(calls).toBe(1)
+    // The verdicts are remembered like verify's.
+    expect(reasonOf(await createVerifier(baseOptions(ring, { replay: memory })).verify(input(1, 'orders/5/5')))).toBe('replayed')
+  })
+
+  it('without checkMany, check runs once per message in order', async () => {
+    const seen: string[] = []
+    const memory = createMemoryReplayStore({ clock })
+    const verifier = createVerifier(baseOptions(ring, { replay: { check: (e) => (seen.push(e.coordinates), memory.check(e)) } }))
+    const results = await verifier.verifyMany([input(0, 'x/0/1'), input(0, 'x/0/2')])
+    expect(results.map(reasonOf)).toEqual(['ok', 'replayed'])
+    expect(seen).toEqual(['x/0/1', 'x/0/2'])
+  })
+
+  it('a store that fails makes verifyMany throw (retry), not reject', async () => {
+    const verifier = createVerifier(baseOptions(ring, { replay: { check: () => 'first', checkMany: async () => Promise.reject(new Error('redis down')) } }))
+    await expect(verifier.verifyMany([input(0, 'x/0/1')])).rejects.toThrow('redis down')
+  })
+})
