@@ -42,8 +42,8 @@ describe('bullmq round trip against a real Redis', () => {
     const stored = JSON.parse((await h.redis().hget(h.jobKey('invoices', job.id as string), 'data')) as string) as Record<string, unknown>
     expect(Object.keys(stored).sort()).toEqual(['__idctx', 'invoiceId', 'lines', 'total'])
     const carrier = decodeCarrier(stored.__idctx)
-    expect(carrier).toMatchObject({ proof: undefined })
-    expect(typeof (carrier as { token: string }).token).toBe('string')
+    expect(carrier).toMatchObject({ kind: 'message', proof: undefined })
+    expect((carrier as { token: string }).token).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/)
 
     const seen: { data: unknown; hasKey: boolean; identity: VerifiedContext | undefined; current: unknown; progress: unknown }[] = []
     const observer = recordingObserver()
@@ -210,6 +210,7 @@ describe('bullmq round trip against a real Redis', () => {
     )
     const seen: Seen[] = []
     h.worker('bulkflow', createProcessor(collecting(seen), { verifier: f.verifier(), tenant: 'globex' }))
+    expect(nodes).toHaveLength(2)
     for (const n of nodes) expect((await finished(h.queue('bulkflow'), n.job.id)).state).toBe('completed')
     await eventually(() => (seen.length === 3 ? true : undefined))
     expect(seen.map((s) => s.name).sort()).toEqual(['a', 'a-child', 'b'])

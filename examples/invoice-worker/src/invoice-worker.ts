@@ -6,6 +6,7 @@ import {
   createMemoryReplayStore,
   createRemoteJwks,
   createVerifier,
+  encodeDestinationComponent,
   type IdctxObserver,
 } from '@idctx/core'
 import { createProcessor } from '@idctx/bullmq'
@@ -74,7 +75,8 @@ export async function startInvoiceWorker(options: InvoiceWorkerOptions): Promise
     audience: options.audience,
     // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere
     issuers: { billing: createRemoteJwks(idctxJwksUrl(options.billingUrl), { allowInsecureHttp: true }) },
-    producerAcl: { billing: { destinations: [`bullmq:${queueName}/*`] } },
+    // ACL patterns match the percent-encoded destination: encode a configurable queue name.
+    producerAcl: { billing: { destinations: [`bullmq:${encodeDestinationComponent(queueName)}/*`] } },
     replay: createMemoryReplayStore(),
     observer,
   })

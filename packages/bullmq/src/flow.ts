@@ -23,7 +23,10 @@ interface FlowNode {
  * ```
  */
 export interface SignedFlowProducerMembers<F extends AnyFlowProducer> {
-  /** `FlowProducer.add`, with the parent and every child signed: one token, one proof per job. */
+  /**
+   * `FlowProducer.add`, with the parent and every child signed: one token, one proof per job.
+   * Rejects with ConfigError (unknown `idctx` key) or SigningError (data, context) first.
+   */
   add(flow: FlowJob, opts?: FlowOpts, idctx?: AddOptions): Promise<JobNode>
   /** `FlowProducer.addBulk`, with one token over every job of every flow. */
   addBulk(flows: FlowJob[], idctx?: AddOptions): Promise<JobNode[]>
@@ -71,6 +74,10 @@ function signFlows(o: ReturnType<typeof resolveSigningOptions>, flows: readonly 
  *
  * A parent only becomes processable when its children are done: if they may take longer than the
  * token lifetime, give the call a longer `lifetimeSeconds` (see docs/bullmq.md).
+ *
+ * Throws a ConfigError (`ERR_IDCTX_CONFIG`) for invalid options or an unknown option key; `add`
+ * and `addBulk` reject with a ConfigError for an unknown per-call key and a SigningError when a
+ * job's data or the context cannot be signed, before anything is added.
  *
  * @example
  * ```ts

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto'
 import {
   bullmqDestination,
   bullmqLeaf,
+  bullmqSchedulerLeaf,
   ConfigError,
   defaultContextStore,
+  encodeDestinationComponent,
   notify,
   ReasonCode,
   VerificationError,
@@ -20,14 +23,15 @@ import { decodeCarrier, IDCTX_KEY } from './carrier.js'
 import { JobRejectedError } from './errors.js'
 import { isPlainObject, withoutCarrier } from './job-data.js'
 import { jobView } from './job-view.js'
+import { isContextStore, unknownOptions, withoutContext } from './options.js'
 import { jobTraceparent } from './traceparent.js'
-import { resolveSchedulers, schedulerFor, signSchedulerRun } from './scheduler.js'
+import { runContext, schedulerRunOf } from './scheduler.js'
 import type {
   IdctxProcessor,
   JobIdentity,
   ProcessorOptions,
   RejectionPolicy,
-  SchedulerIdentity,
+  SchedulerRun,
   SignedJobData,
   VerifiedJobContext,
 } from './types.js'
@@ -39,10 +43,28 @@ interface Resolved<D> {
   readonly requirements: Requirements | ((job: Job<D>) => Requirements | undefined) | undefined
   readonly policy: RejectionPolicy
   readonly retryGraceSeconds: number
-  readonly schedulers: ReadonlyMap<string, SchedulerIdentity>
   readonly contextStore: ContextStore
   readonly observer: IdctxObserver | undefined
   readonly clock: () => number
+}
+
+/** The keys of {@link ProcessorOptions}; any other key is a ConfigError. */
+const PROCESSOR_OPTION_KEYS = [
+  'verifier',
+  'tenant',
+  'payloadTenant',
+  'requirements',
+  'policy',
+  'retryGraceSeconds',
+  'contextStore',
+  'observer',
+  'clock',
+] as const
+
+/** Options that no longer exist, and where their job went. */
+const REMOVED_OPTIONS = {
+  schedulers:
+    'removed: a worker no longer signs scheduler runs; upsert the scheduler with a wrapped queue (wrapQueue(...).upsertJobScheduler), which stores a grant its runs are verified by (see docs/bullmq.md, "Job schedulers")',
 }
 
 function isExpectedTenant(v: unknown): boolean {
@@ -54,8 +76,11 @@ function isExpectedTenant(v: unknown): boolean {
 function resolve<D>(options: ProcessorOptions<D>): Resolved<D> {
   const what = 'createProcessor options'
   if (options === null || typeof options !== 'object') throw new ConfigError(what, [{ path: '', message: 'options are required' }])
-  const issues: { path: string; message: string }[] = []
-  if (typeof options.verifier?.verify !== 'function') issues.push({ path: 'verifier', message: 'a Verifier (createVerifier) is required' })
+  const issues: { path: string; message: string }[] = unknownOptions(options, PROCESSOR_OPTION_KEYS, REMOVED_OPTIONS)
+  const verifier = options.verifier as Partial<Verifier> | undefined
+  if (typeof verifier?.verify !== 'function' || typeof verifier.verifyGrant !== 'function') {
+    issues.push({ path: 'verifier', message: 'a Verifier (createVerifier) is required' })
+  }
   if (typeof options.tenant !== 'function' && !isExpectedTenant(options.tenant)) {
     issues.push({ path: 'tenant', message: 'required: a tenant id, a list of ids, { any: true } or a function of the job' })
   }
@@ -68,11 +93,10 @@ function resolve<D>(options: ProcessorOptions<D>): Resolved<D> {
   if (!Number.isInteger(grace) || grace < 0 || grace > 86_400) {
     issues.push({ path: 'retryGraceSeconds', message: 'must be a whole number of seconds in 0..86400' })
   }
-  if (options.contextStore !== undefined && typeof options.contextStore.run !== 'function') {
-    issues.push({ path: 'contextStore', message: 'must be a ContextStore' })
+  if (options.contextStore !== undefined && !isContextStore(options.contextStore)) {
+    issues.push({ path: 'contextStore', message: 'must be a ContextStore (run, current and exit)' })
   }
   if (options.clock !== undefined && typeof options.clock !== 'function') issues.push({ path: 'clock', message: 'must be a function' })
-  const schedulers = resolveSchedulers(options.schedulers, issues)
   if (issues.length > 0) throw new ConfigError(what, issues)
   return Object.freeze({
     verifier: options.verifier,
@@ -81,33 +105,67 @@ function resolve<D>(options: ProcessorOptions<D>): Resolved<D> {
     requirements: options.requirements,
     policy,
     retryGraceSeconds: grace,
-    schedulers,
     contextStore: options.contextStore ?? defaultContextStore,
     observer: options.observer,
     clock: options.clock ?? Date.now,
   })
 }
 
+/**
+ * The leaf a grant is checked against on a job that is not a scheduler run: a hash no signer
+ * ever signs (not an RFC 6962 leaf), so a grant copied onto a plain job is `binding_mismatch`
+ * after the verifier's earlier steps (`wrong_typ`, signature, time) ran as for any grant.
+ */
+const NOT_A_RUN = createHash('sha256').update('idctx-bullmq: not a job scheduler run').digest()
+
+/**
+ * Where a job is, for replay detection and events: `<prefix>:<queue>/<jobId>`, the job id
+ * percent-encoded (it is chosen by whoever adds the job: no control character, newline or `/`
+ * reaches a store, an event or a log as itself). The prefix and queue name are the worker's own.
+ *
+ * @example
+ * ```ts
+ * jobCoordinates({ queueQualifiedName: 'bull:invoices', id: 'inv\n1' }) // 'bull:invoices/inv%0A1'
+ * ```
+ */
+export function jobCoordinates(job: Pick<Job, 'queueQualifiedName' | 'id'>): string {
+  return `${job.queueQualifiedName}/${encodeDestinationComponent(String(job.id))}`
+}
+
 type Outcome =
-  | { readonly ok: true; readonly context: VerifiedContext }
+  | { readonly ok: true; readonly context: VerifiedContext; readonly scheduler: SchedulerRun | undefined }
   | { readonly ok: false; readonly error: VerificationError; readonly tokenSha256: string | undefined }
 
 /**
  * Wraps a BullMQ processor so that every job is verified before it runs. The returned function is
  * the BullMQ processor `(job, token, signal)` to give to `new Worker(...)`.
  *
- * - The token is read from `job.data.__idctx` and verified for the destination
- *   `bullmq:<queue>/<jobName>`, the job's data without `__idctx`, the expected tenant, and the
- *   delivery coordinates `<prefix>:<queue>/<jobId>` (a retry keeps the job id: a redelivery, not a
- *   replay).
- * - Verified: your processor runs inside the verified context (so jobs and records it produces
- *   with wrapped producers carry `sub`, `tid`, `txn` on) and gets `(jobView, { identity,
- *   lockToken, signal })`; `jobView.data` has no `__idctx`, its methods work as the job's.
+ * - A message token is read from `job.data.__idctx` and verified for the destination
+ *   `bullmq:<queue>/<jobName>` (components percent-encoded), the job's data without `__idctx`,
+ *   the expected tenant, and the delivery coordinates `<prefix>:<queue>/<jobId>` (job id
+ *   percent-encoded). A retry (`attemptsMade > 0`) or a stalled re-run (`attemptsStarted > 1`)
+ *   keeps the job id: a redelivery. A first attempt at coordinates already seen — a job copied
+ *   and re-added under the same id — is `replayed` (with a replay store).
+ * - A grant (`__idctx` = `g:<jws>`, stored by the wrapped `upsertJobScheduler`) is accepted only
+ *   on a run of that scheduler: `verifier.verifyGrant` with the scheduler leaf recomputed from the
+ *   job's queue, `repeatJobKey`, name and data (a job that is not a run, `repeat:<id>:<millis>`
+ *   with its `repeatJobKey`, is `binding_mismatch`). The run gets the grant's principal with a
+ *   `txn` of its own (the same for retries of the run).
+ * - A job without `__idctx` is `missing`, whatever its id or `repeatJobKey`.
+ * - Verified: your processor runs inside the verified context, and only that one, (so jobs and
+ *   records it produces with wrapped producers carry `sub`, `tid`, `txn` on) and gets `(jobView,
+ *   { identity, rejection: undefined, scheduler, lockToken, signal })`; `jobView.data` has no
+ *   `__idctx`, its methods work as the job's.
  * - Rejected, policy `'fail'` (default): a {@link JobRejectedError} (an `UnrecoverableError`,
  *   `failedReason` `idctx rejected: <reason>`), so BullMQ fails the job without retrying.
- *   Policy `'audit'`: your processor runs outside any identity context with `{ identity:
- *   undefined, rejection }`. Either way the observer gets `onDisposition`.
+ *   Policy `'audit'`: your processor runs with NO identity context (`contextStore.exit`, and none
+ *   in core's default store), whatever context the Worker was created in, with `{ identity:
+ *   undefined, rejection }`: a wrapped producer inside it throws `SigningError`. Either way the
+ *   observer gets `onDisposition`.
  * - A store error of the verifier is thrown as is: the job is retried, not rejected.
+ *
+ * Throws a ConfigError (`ERR_IDCTX_CONFIG`) for invalid options or an unknown option key (the
+ * removed `schedulers` option included), a TypeError when `processor` is not a function.
  *
  * @example
  * ```ts
@@ -176,39 +234,37 @@ export function createProcessor<DataType, ResultType, NameType extends string>(
     const started = o.observer !== undefined ? performance.now() : 0
     const destination = bullmqDestination(job.queueName, job.name)
     const traceparent = jobTraceparent(job.opts)
-    let tokens: string[] = []
-    let proof: string | undefined
-    const scheduler = schedulerFor(o.schedulers, job as Job, data)
-    if (scheduler !== undefined && data !== undefined) {
-      tokens = [signSchedulerRun(scheduler, job as Job, data)]
-    } else if (data !== undefined && Object.prototype.hasOwnProperty.call(data, IDCTX_KEY)) {
-      const carrier = decodeCarrier(data[IDCTX_KEY])
-      if (carrier === 'malformed') {
-        const message = `the ${IDCTX_KEY} value is not a token string`
-        return reject(ReasonCode.Malformed, message, destination, started, undefined, undefined, traceparent)
-      }
-      if (carrier !== undefined) {
-        tokens = [carrier.token]
-        proof = carrier.proof
-      }
+    const carrier = data !== undefined && Object.prototype.hasOwnProperty.call(data, IDCTX_KEY) ? decodeCarrier(data[IDCTX_KEY]) : undefined
+    if (carrier === 'malformed') {
+      const message = `the ${IDCTX_KEY} value is not a token string`
+      return reject(ReasonCode.Malformed, message, destination, started, undefined, undefined, traceparent)
     }
-    // attemptsStarted > 1 also covers a redelivery after a stalled (crashed) worker.
+    // attemptsStarted > 1 also covers a redelivery after a stalled (crashed) worker: BullMQ 6
+    // counts the first start as 1, and a stalled job moved back to wait starts again as 2.
     const retry = job.attemptsMade > 0 || job.attemptsStarted > 1
     const grace = retry && o.retryGraceSeconds > 0 ? o.retryGraceSeconds : undefined
     const requirements = typeof o.requirements === 'function' ? o.requirements(view) : o.requirements
+    const expectedTenant = typeof o.tenant === 'function' ? o.tenant(view) : o.tenant
+    const payloadTenant = o.payloadTenant !== undefined && data !== undefined ? o.payloadTenant(clean as DataType) : undefined
+    const schedulerId = carrier?.kind === 'grant' ? schedulerRunOf(job as Job) : undefined
     const input: VerifyInput = {
-      tokens,
-      proof,
+      tokens: carrier === undefined ? [] : [carrier.token],
+      proof: carrier?.proof,
       destination,
-      leaf: () => bullmqLeaf(job.queueName, job.name, data ?? {}),
-      expectedTenant: typeof o.tenant === 'function' ? o.tenant(view) : o.tenant,
-      payloadTenant: o.payloadTenant !== undefined && data !== undefined ? o.payloadTenant(clean as DataType) : undefined,
-      coordinates: `${job.queueQualifiedName}/${String(job.id)}`,
+      leaf:
+        carrier?.kind !== 'grant'
+          ? () => bullmqLeaf(job.queueName, job.name, data ?? {})
+          : () => (schedulerId === undefined ? NOT_A_RUN : bullmqSchedulerLeaf(job.queueName, schedulerId, job.name, data ?? {})),
+      expectedTenant,
+      payloadTenant,
+      // A grant has no replay step: every run carries it. A message token is seen once.
+      coordinates: carrier?.kind === 'grant' ? undefined : jobCoordinates(job),
+      firstDelivery: job.attemptsMade === 0 && job.attemptsStarted <= 1,
       requirements,
       expiryGraceSeconds: grace,
       traceparent,
     }
-    const r = await o.verifier.verify(input)
+    const r = carrier?.kind === 'grant' ? await o.verifier.verifyGrant(input) : await o.verifier.verify(input)
     if (!r.ok) return { ok: false, error: r.error, tokenSha256: r.tokenSha256 }
     if (grace !== undefined) {
       // Grace only extends a token that was still valid when the job first became processable.
@@ -226,14 +282,16 @@ export function createProcessor<DataType, ResultType, NameType extends string>(
         )
       }
     }
-    return { ok: true, context: r.context }
+    if (schedulerId === undefined) return { ok: true, context: r.context, scheduler: undefined }
+    const scheduler: SchedulerRun = Object.freeze({ id: schedulerId, grantJti: r.claims.jti, grantTxn: r.claims.txn })
+    return { ok: true, context: runContext(r.context, String(job.id)), scheduler }
   }
 
-  return async function idctxProcessor(
+  const handle = async (
     job: Job<SignedJobData<DataType>, ResultType, NameType>,
-    lockToken?: string,
-    signal?: AbortSignal,
-  ): Promise<ResultType> {
+    lockToken: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ResultType> => {
     const real = job as unknown as Job<DataType, ResultType, NameType>
     const raw: unknown = real.data
     const data = isPlainObject(raw) ? raw : undefined
@@ -242,18 +300,29 @@ export function createProcessor<DataType, ResultType, NameType extends string>(
     const outcome = await check(real, view, data, clean)
     if (outcome.ok) {
       const identity = outcome.context
-      return o.contextStore.run(identity, () => processor(view, { identity, rejection: undefined, lockToken, signal }))
+      const scheduler = outcome.scheduler
+      return o.contextStore.run(identity, () => processor(view, { identity, rejection: undefined, scheduler, lockToken, signal }))
     }
     notify(o.observer, 'onDisposition', {
       reason: outcome.error.reason,
       destination: bullmqDestination(real.queueName, real.name),
       policy: o.policy,
       target: o.policy === 'fail' ? 'failed' : undefined,
-      coordinates: `${real.queueQualifiedName}/${String(real.id)}`,
+      coordinates: jobCoordinates(real),
       tokenSha256: outcome.tokenSha256,
       traceparent: jobTraceparent(real.opts),
     })
     if (o.policy === 'fail') throw new JobRejectedError(outcome.error)
-    return processor(view, { identity: undefined, rejection: outcome.error, lockToken, signal })
+    return processor(view, { identity: undefined, rejection: outcome.error, scheduler: undefined, lockToken, signal })
+  }
+
+  return function idctxProcessor(
+    job: Job<SignedJobData<DataType>, ResultType, NameType>,
+    lockToken?: string,
+    signal?: AbortSignal,
+  ): Promise<ResultType> {
+    // Nothing of the context the Worker was created in reaches verification, the option
+    // callbacks or an audit-mode processor; a verified job then runs in its own context only.
+    return withoutContext(o.contextStore, () => handle(job, lockToken, signal))
   }
 }

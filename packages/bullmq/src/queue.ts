@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq'
 import { passThrough } from './pass-through.js'
-import { schedulerTemplate } from './scheduler.js'
+import { signedSchedulerTemplate } from './scheduler.js'
 import { rejecting, resolveSigningOptions, signJobs, type PendingJob } from './signing.js'
-import type { AddOptions, SigningOptions } from './types.js'
+import type { AddOptions, SchedulerOptions, SigningOptions } from './types.js'
 
 type AnyQueue = Queue<any, any, any, any, any, any, any, any>
 
@@ -22,25 +22,32 @@ export interface SignedQueueMembers<Q extends AnyQueue> {
   /**
    * `Queue.add`, with the job signed for the current (or given) identity context. The data must
    * be a plain, JSON-safe object without `__idctx`; the stored data gets the `__idctx` token.
+   * Rejects with a ConfigError for an unknown key in `idctx`, a SigningError when the data or
+   * the context cannot be signed; nothing is added then.
    */
   add(name: AddArgs<Q>[0], data: AddArgs<Q>[1], opts?: AddArgs<Q>[2], idctx?: AddOptions): ReturnType<Q['add']>
   /** `Queue.addBulk`, with one token for the whole call and a Merkle proof per job. */
   addBulk(jobs: BulkJobs<Q>, idctx?: AddOptions): ReturnType<Q['addBulk']>
   /**
-   * `Queue.upsertJobScheduler`, with the template data checked and stored WITHOUT a token: a
-   * worker configured with `schedulers[schedulerId]` signs each run for the scheduler principal.
+   * `Queue.upsertJobScheduler`, with the template data checked like `add` checks it and a grant
+   * stored in it under `__idctx` (`g:<jws>`): signed by the signer for the current (or given)
+   * context, bound to this queue, the scheduler id, the job name (default: the scheduler id) and
+   * the template data. BullMQ copies it into every run; a worker verifies it and runs each run as
+   * the grant's principal with a `txn` of its own. Upserting again renews the grant (default
+   * lifetime: the signer's `grantLifetimeSeconds`, one day).
    */
   upsertJobScheduler(
     schedulerId: SchedulerArgs<Q>[0],
     repeatOpts: SchedulerArgs<Q>[1],
     template?: SchedulerArgs<Q>[2],
+    idctx?: SchedulerOptions,
   ): ReturnType<Q['upsertJobScheduler']>
   /** The wrapped queue itself, for the rare call that must not be signed. */
   readonly unwrapped: Q
 }
 
 /**
- * A BullMQ queue whose `add`, `addBulk` and `upsertJobScheduler` are idctx-aware.
+ * A BullMQ queue whose `add`, `addBulk` and `upsertJobScheduler` are idctx-aware: they sign.
  *
  * @example
  * ```ts
@@ -59,7 +66,10 @@ function delayOf(queue: AnyQueue, opts: { delay?: number } | undefined): number 
  * result is a view that passes every other member (`close`, `getJob`, events, …) through.
  *
  * A delayed job (`opts.delay`, or the queue's default delay) gets a token that lives
- * `lifetimeSeconds + delay`, capped by `maxDelayLifetimeSeconds` (see docs/bullmq.md).
+ * `lifetimeSeconds + delay`, capped by `maxDelayLifetimeSeconds` (see docs/bullmq.md). A job
+ * scheduler's template gets a grant (see `upsertJobScheduler`).
+ *
+ * Throws a ConfigError (`ERR_IDCTX_CONFIG`) for invalid options or an unknown option key.
  *
  * @example
  * ```ts
@@ -88,8 +98,11 @@ export function wrapQueue<Q extends AnyQueue>(queue: Q, options: SigningOptions)
         )
         return queue.addBulk(list.map((j, i) => ({ ...j, data: signed[i] }))) as ReturnType<Q['addBulk']>
       }),
-    upsertJobScheduler: (schedulerId, repeatOpts, template) =>
-      rejecting(() => queue.upsertJobScheduler(schedulerId, repeatOpts, schedulerTemplate(template)) as ReturnType<Q['upsertJobScheduler']>),
+    upsertJobScheduler: (schedulerId, repeatOpts, template, idctx) =>
+      rejecting(() => {
+        const signed = signedSchedulerTemplate(o, queue.name, schedulerId, template, idctx)
+        return queue.upsertJobScheduler(schedulerId, repeatOpts, signed as SchedulerArgs<Q>[2]) as ReturnType<Q['upsertJobScheduler']>
+      }),
     unwrapped: queue,
   }
   return passThrough(queue, members)

@@ -1,88 +1,103 @@
 import { createHash } from 'node:crypto'
-import { bullmqDestination, bullmqLeaf, SigningError, type IdentityContext } from '@idctx/core'
-import type { Job } from 'bullmq'
-import { IDCTX_KEY } from './carrier.js'
-import { isPlainObject, signableData } from './job-data.js'
-import type { SchedulerIdentity } from './types.js'
+import {
+  bullmqDestination,
+  bullmqSchedulerLeaf,
+  ConfigError,
+  type VerifiedContext,
+} from '@idctx/core'
+import { encodeGrantCarrier, IDCTX_KEY } from './carrier.js'
+import { signableData } from './job-data.js'
+import { checkCallOptions } from './options.js'
+import { contextFor, type ResolvedSigningOptions } from './signing.js'
+import type { SchedulerOptions } from './types.js'
 
-type Issues = { path: string; message: string }[]
+/** The keys of the per-call {@link SchedulerOptions}. */
+export const SCHEDULER_OPTION_KEYS = ['context', 'grantLifetimeSeconds'] as const
 
-/**
- * Checks a job scheduler template for the wrapped `upsertJobScheduler`: its data must be signable
- * (plain, JSON-safe, no `__idctx`). It is stored without a token — a token fixed at upsert time
- * would expire long before the later runs.
- */
-export function schedulerTemplate<T>(template: T): T {
-  if (template === undefined || template === null) return template
-  if (typeof template !== 'object') throw new TypeError('a job scheduler template must be an object')
-  const data = (template as { data?: unknown }).data
-  if (data !== undefined) signableData(data)
-  return template
+/** A job scheduler template as BullMQ's `upsertJobScheduler` takes it. */
+interface Template {
+  name?: string
+  data?: unknown
+  opts?: unknown
 }
 
-/** Checks the `schedulers` option of a processor once, at construction. */
-export function resolveSchedulers(
-  schedulers: Readonly<Record<string, SchedulerIdentity>> | undefined,
-  issues: Issues,
-): ReadonlyMap<string, SchedulerIdentity> {
-  const out = new Map<string, SchedulerIdentity>()
-  if (schedulers === undefined) return out
-  if (schedulers === null || typeof schedulers !== 'object') {
-    issues.push({ path: 'schedulers', message: 'must be an object keyed by scheduler id' })
-    return out
+/**
+ * The template the wrapped `upsertJobScheduler` stores: the job name made explicit (BullMQ's
+ * default is the scheduler id), and the data checked like `add` checks it, with a grant under
+ * `__idctx` (`g:<jws>`): `signer.signGrant` for the given or current context, bound to
+ * `bullmq:<queue>/<name>` and {@link bullmqSchedulerLeaf}(queue, schedulerId, name, data).
+ * Without a context: a `SigningError`, or the template unsigned with `onMissingContext:
+ * 'unsigned'` (its runs are then `missing`). Throws ConfigError for unknown per-call options.
+ */
+export function signedSchedulerTemplate(
+  o: ResolvedSigningOptions,
+  queueName: string,
+  schedulerId: unknown,
+  template: unknown,
+  call: SchedulerOptions | undefined,
+): Template & { name: string; data: Record<string, unknown> } {
+  checkCallOptions('upsertJobScheduler options', call, SCHEDULER_OPTION_KEYS)
+  if (typeof schedulerId !== 'string' || schedulerId.length === 0) throw new TypeError('a job scheduler id must be a non-empty string')
+  if (template !== undefined && template !== null && typeof template !== 'object') throw new TypeError('a job scheduler template must be an object')
+  const t = (template ?? {}) as Template
+  const name = t.name ?? schedulerId
+  if (typeof name !== 'string') throw new TypeError('a job scheduler template name must be a string')
+  // BullMQ stores `data ?? {}`: sign exactly that.
+  const data = signableData(t.data ?? undefined)
+  const lifetime = call?.grantLifetimeSeconds
+  if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
+    throw new ConfigError('upsertJobScheduler options', [{ path: 'grantLifetimeSeconds', message: 'must be a positive whole number of seconds' }])
   }
-  for (const [id, s] of Object.entries(schedulers)) {
-    const path = `schedulers.${id.slice(0, 64)}`
-    if (id.length === 0) issues.push({ path, message: 'scheduler id must not be empty' })
-    if (s === null || typeof s !== 'object') {
-      issues.push({ path, message: 'must be { context, signer }' })
-      continue
-    }
-    if (typeof s.signer?.sign !== 'function') issues.push({ path: `${path}.signer`, message: 'a Signer is required' })
-    const c = s.context as Partial<SchedulerIdentity['context']> | undefined
-    if (c === null || typeof c !== 'object') {
-      issues.push({ path: `${path}.context`, message: 'a system principal { sub, tid } is required' })
-      continue
-    }
-    if (typeof c.sub !== 'string' || c.sub.length === 0) issues.push({ path: `${path}.context.sub`, message: 'required' })
-    if (typeof c.tid !== 'string' || c.tid.length === 0) issues.push({ path: `${path}.context.tid`, message: 'required' })
-    // A scheduler may only act as a system principal, never as a user it could impersonate.
-    if (c.pty !== undefined && c.pty !== 'system') issues.push({ path: `${path}.context.pty`, message: "must be 'system'" })
-    out.set(id, Object.freeze({ context: Object.freeze({ ...s.context }), signer: s.signer }))
-  }
-  return out
+  const context = contextFor(o, call)
+  if (context === undefined) return { ...t, name, data }
+  const grant = o.signer.signGrant(
+    context,
+    { destination: bullmqDestination(queueName, name), leaf: bullmqSchedulerLeaf(queueName, schedulerId, name, data) },
+    lifetime === undefined ? {} : { lifetimeSeconds: lifetime },
+  )
+  return { ...t, name, data: { ...data, [IDCTX_KEY]: encodeGrantCarrier(grant.token) } }
+}
+
+const MILLIS = /^\d{1,16}$/
+
+/**
+ * The scheduler id a job is a run of: `job.repeatJobKey`, when the job id is the one BullMQ gives
+ * that scheduler's runs (`repeat:<schedulerId>:<millis>`); undefined for any other job. Redis
+ * writers can set both on a job of their own: this only says which scheduler leaf a grant must
+ * match, it proves nothing by itself.
+ *
+ * @example
+ * ```ts
+ * schedulerRunOf({ repeatJobKey: 'nightly', id: 'repeat:nightly:1700000000000' }) // 'nightly'
+ * ```
+ */
+export function schedulerRunOf(job: { readonly repeatJobKey?: string | undefined; readonly id?: string | undefined }): string | undefined {
+  const key = job.repeatJobKey
+  if (typeof key !== 'string' || key.length === 0 || typeof job.id !== 'string') return undefined
+  const prefix = `repeat:${key}:`
+  if (!job.id.startsWith(prefix) || !MILLIS.test(job.id.slice(prefix.length))) return undefined
+  return key
 }
 
 /**
- * The scheduler identity that signs this job: only for a job produced by a configured job
- * scheduler (its `repeatJobKey`, and the `repeat:<schedulerId>:<millis>` job id BullMQ gives each
- * run) that carries no token of its own.
+ * The transaction id of one scheduler run: 32 hex characters of SHA-256 over a domain tag, the
+ * grant's `jti` and the run's job id. Retries (and stalled re-runs) of a run share it; two runs,
+ * or two grants (a re-upsert), never do.
+ *
+ * @example
+ * ```ts
+ * runTxn('grant-jti', 'repeat:nightly:1700000000000') // e.g. '5f0c…' (32 hex)
+ * ```
  */
-export function schedulerFor(
-  schedulers: ReadonlyMap<string, SchedulerIdentity>,
-  job: Job,
-  data: Record<string, unknown> | undefined,
-): SchedulerIdentity | undefined {
-  if (schedulers.size === 0) return undefined
-  const id = job.repeatJobKey
-  if (typeof id !== 'string' || data === undefined) return undefined
-  if (Object.prototype.hasOwnProperty.call(data, IDCTX_KEY)) return undefined
-  if (typeof job.id !== 'string' || !job.id.startsWith(`repeat:${id}:`)) return undefined
-  return schedulers.get(id)
+export function runTxn(grantJti: string, jobId: string): string {
+  return createHash('sha256').update(`idctx-bullmq-run-v1\0${grantJti}\0${jobId}`).digest('hex').slice(0, 32)
 }
 
 /**
- * Signs a fresh token for one scheduler run, bound to the run's actual data, for the scheduler's
- * system principal. The token then goes through the normal verifier, like any other.
+ * The identity a verified scheduler run executes as: the grant's principal (`sub`, `tid`, `pty`,
+ * `roles`, `scope`, `act`) with the run's own `txn`; `claims`, `destination` and `tokenSha256`
+ * stay those of the grant. Frozen, like every verified context.
  */
-export function signSchedulerRun(identity: SchedulerIdentity, job: Job, data: Record<string, unknown>): string {
-  if (!isPlainObject(data)) throw new SigningError('scheduler job data must be a plain object')
-  const c = identity.context
-  // Retries of one run share a transaction id; each run gets its own.
-  const txn = createHash('sha256').update(`${job.queueQualifiedName}/${String(job.id)}`).digest('hex').slice(0, 32)
-  const context: IdentityContext = { sub: c.sub, tid: c.tid, txn, pty: 'system', roles: c.roles, scope: c.scope }
-  const signed = identity.signer.sign(context, [
-    { destination: bullmqDestination(job.queueName, job.name), leaf: bullmqLeaf(job.queueName, job.name, data) },
-  ])
-  return signed.token
+export function runContext(grant: VerifiedContext, jobId: string): VerifiedContext {
+  return Object.freeze({ ...grant, txn: runTxn(grant.claims.jti, jobId) })
 }

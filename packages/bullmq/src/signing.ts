@@ -11,7 +11,13 @@ import {
 } from '@idctx/core'
 import { encodeCarrier, IDCTX_KEY } from './carrier.js'
 import { signableData } from './job-data.js'
+import { checkCallOptions, isContextStore, unknownOptions } from './options.js'
 import type { AddOptions, SigningOptions } from './types.js'
+
+/** The keys of {@link SigningOptions}; any other key is a ConfigError. */
+const SIGNING_OPTION_KEYS = ['signer', 'contextStore', 'lifetimeSeconds', 'maxDelayLifetimeSeconds', 'onMissingContext'] as const
+/** The keys of the per-call {@link AddOptions}. */
+export const ADD_OPTION_KEYS = ['context', 'lifetimeSeconds'] as const
 
 /** The signer's own default lifetime: the base of a delayed job's lifetime when none is set. */
 const SIGNER_DEFAULT_LIFETIME = 300
@@ -43,11 +49,13 @@ function seconds(issues: { path: string; message: string }[], path: string, v: u
 
 /** Validates and freezes the options of a wrapped queue or flow producer. */
 export function resolveSigningOptions(what: string, options: SigningOptions): ResolvedSigningOptions {
-  const issues: { path: string; message: string }[] = []
   if (options === null || typeof options !== 'object') throw new ConfigError(what, [{ path: '', message: 'options are required' }])
-  if (typeof options.signer?.sign !== 'function') issues.push({ path: 'signer', message: 'a Signer (createSigner) is required' })
-  if (options.contextStore !== undefined && typeof options.contextStore.current !== 'function') {
-    issues.push({ path: 'contextStore', message: 'must be a ContextStore' })
+  const issues: { path: string; message: string }[] = unknownOptions(options, SIGNING_OPTION_KEYS)
+  if (typeof options.signer?.sign !== 'function' || typeof options.signer.signGrant !== 'function') {
+    issues.push({ path: 'signer', message: 'a Signer (createSigner) is required' })
+  }
+  if (options.contextStore !== undefined && !isContextStore(options.contextStore)) {
+    issues.push({ path: 'contextStore', message: 'must be a ContextStore (run, current and exit)' })
   }
   seconds(issues, 'lifetimeSeconds', options.lifetimeSeconds)
   seconds(issues, 'maxDelayLifetimeSeconds', options.maxDelayLifetimeSeconds)
@@ -83,7 +91,9 @@ export function lifetimeFor(o: ResolvedSigningOptions, jobs: readonly PendingJob
   const base = call?.lifetimeSeconds ?? o.lifetimeSeconds
   if (call?.lifetimeSeconds !== undefined) {
     const v = call.lifetimeSeconds
-    if (!Number.isInteger(v) || v <= 0) throw new TypeError('lifetimeSeconds must be a positive whole number of seconds')
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new ConfigError('add options', [{ path: 'lifetimeSeconds', message: 'must be a positive whole number of seconds' }])
+    }
   }
   if (delayMs === 0 && base === undefined) return undefined
   const lifetime = (base ?? SIGNER_DEFAULT_LIFETIME) + Math.ceil(delayMs / 1000)
@@ -97,9 +107,12 @@ export function lifetimeFor(o: ResolvedSigningOptions, jobs: readonly PendingJob
   return lifetime
 }
 
-/** The context to sign for: the explicit one, else the current one; undefined when unsigned is allowed. */
-export function contextFor(o: ResolvedSigningOptions, call: AddOptions | undefined): IdentityContext | undefined {
-  const context = call?.context ?? o.contextStore.current()
+/**
+ * The context to sign for: the explicit one (even an invalid one, which the signer then refuses
+ * with a SigningError), else the current one; undefined when unsigned is allowed.
+ */
+export function contextFor(o: ResolvedSigningOptions, call: { context?: IdentityContext } | undefined): IdentityContext | undefined {
+  const context = call?.context !== undefined ? call.context : o.contextStore.current()
   if (context === undefined && o.onMissingContext === 'throw') {
     throw new SigningError('no identity context to sign the job with: pass { context } or add inside contextStore.run()')
   }
@@ -108,9 +121,11 @@ export function contextFor(o: ResolvedSigningOptions, call: AddOptions | undefin
 
 /**
  * Signs jobs with one token and returns each job's data with its `__idctx` carrier, in input
- * order. Data is validated first, so nothing is signed when one job cannot be.
+ * order. The per-call options and the data are validated first, so nothing is signed when one job
+ * cannot be. Throws ConfigError (per-call options), SigningError (data, context, lifetime).
  */
 export function signJobs(o: ResolvedSigningOptions, jobs: readonly PendingJob[], call: AddOptions | undefined): Record<string, unknown>[] {
+  checkCallOptions('add options', call, ADD_OPTION_KEYS)
   for (const j of jobs) {
     if (typeof j.name !== 'string' || typeof j.queueName !== 'string') throw new TypeError('a job needs a string name and queue name')
   }

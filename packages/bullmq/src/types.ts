@@ -12,7 +12,9 @@ import type {
 import type { Job } from 'bullmq'
 
 /**
- * Options of `wrapQueue` and `wrapFlowProducer`: how jobs are signed.
+ * Options of `wrapQueue` and `wrapFlowProducer`: how jobs are signed. Checked once; any problem,
+ * an unknown key included, is a `ConfigError` (`ERR_IDCTX_CONFIG`) listing each path with a
+ * "did you mean".
  *
  * @example
  * ```ts
@@ -20,9 +22,15 @@ import type { Job } from 'bullmq'
  * ```
  */
 export interface SigningOptions {
-  /** Signs one token per `add`, `addBulk` or flow call. Its observer receives `onSigned`. */
+  /**
+   * Signs one token per `add`, `addBulk` or flow call, and the grant of each
+   * `upsertJobScheduler`. Its observer receives `onSigned`.
+   */
   signer: Signer
-  /** Where the current identity context is read from (default: core's `defaultContextStore`). */
+  /**
+   * Where the current identity context is read from (default: core's `defaultContextStore`); it
+   * must have `run`, `current` and `exit`.
+   */
   contextStore?: ContextStore
   /**
    * Lifetime in seconds of the token of a job that runs at once. Omitted: the signer's own
@@ -45,7 +53,9 @@ export interface SigningOptions {
 }
 
 /**
- * Per-call options: the last argument of the wrapped `add`, `addBulk` and flow calls.
+ * Per-call options: the last argument of the wrapped `add`, `addBulk` and flow calls. An unknown
+ * key is a `ConfigError` (the promise rejects, nothing is added); an explicit `context` that is
+ * not signable (e.g. an empty or missing `txn`) is a `SigningError`.
  *
  * @example
  * ```ts
@@ -73,39 +83,53 @@ export interface AddOptions {
 export type RejectionPolicy = 'fail' | 'audit'
 
 /**
- * The scheduler principal: a system identity. `pty` is always `system`; each run gets its own
- * `txn` (derived from the run's job id, so retries of one run share it).
+ * Per-call options of the wrapped `upsertJobScheduler` (its fourth argument): which identity the
+ * scheduler's runs act for, and how long its grant lives.
  *
  * @example
  * ```ts
- * const context: SchedulerContext = { sub: 'svc-nightly-report', tid: 'acme', roles: ['reporter'] }
+ * await reports.upsertJobScheduler('nightly', { pattern: '0 3 * * *' }, { name: 'report', data }, {
+ *   context: { sub: 'svc-reports', tid: 'acme', txn: randomUUID(), pty: 'system' },
+ *   grantLifetimeSeconds: 2 * 86_400,
+ * })
  * ```
  */
-export interface SchedulerContext {
-  readonly sub: string
-  readonly tid: string
-  readonly pty?: 'system'
-  readonly roles?: readonly string[]
-  readonly scope?: string
+export interface SchedulerOptions {
+  /**
+   * The principal the runs execute as (`sub`, `tid`, `pty`, `roles`, `scope`, `act`), instead of
+   * the current context of the context store. Its `txn` is the upsert's; each run gets its own.
+   */
+  context?: IdentityContext
+  /**
+   * Lifetime of the grant in seconds (default: the signer's `grantLifetimeSeconds`, 86400),
+   * capped by the signer's `maxGrantLifetimeSeconds` (a `SigningError` above it) and checked
+   * against every verifier's `maxGrantLifetimeSeconds` (`lifetime_exceeded`). Runs after it
+   * expires are rejected as `expired` until the scheduler is upserted again.
+   */
+  grantLifetimeSeconds?: number
 }
 
 /**
- * How the worker signs the runs of one job scheduler (see docs/bullmq.md, "Job schedulers").
+ * What a verified scheduler run carries beside its identity.
  *
  * @example
  * ```ts
- * const schedulers = { 'nightly-report': { context: { sub: 'svc-report', tid: 'acme' }, signer: schedulerSigner } }
+ * if (idctx.scheduler !== undefined) log.info({ scheduler: idctx.scheduler.id, grant: idctx.scheduler.grantJti })
  * ```
  */
-export interface SchedulerIdentity {
-  /** The system principal the runs execute as. */
-  readonly context: SchedulerContext
-  /** The scheduler's own issuer; the worker's verifier must trust it (and its ACL allow it). */
-  readonly signer: Signer
+export interface SchedulerRun {
+  /** The job scheduler id (`job.repeatJobKey`), bound into the grant. */
+  readonly id: string
+  /** The grant's `jti`: revoke it (`revoke('jti', …)`) to stop every run of this upsert. */
+  readonly grantJti: string
+  /** The transaction id of the upsert (the grant's `txn`); `identity.txn` is the run's own. */
+  readonly grantTxn: string
 }
 
 /**
- * Options of `createProcessor`: how jobs are verified and what happens to rejected ones.
+ * Options of `createProcessor`: how jobs are verified and what happens to rejected ones. Checked
+ * once; any problem, an unknown key included, is a `ConfigError` (`ERR_IDCTX_CONFIG`) — the
+ * removed `schedulers` option with a pointer to scheduler grants.
  *
  * @example
  * ```ts
@@ -134,9 +158,12 @@ export interface ProcessorOptions<DataType = Record<string, unknown>> {
    * `maxExpiryGraceSeconds` (default 0: no grace). Default 0.
    */
   retryGraceSeconds?: number
-  /** Job schedulers whose runs the worker signs itself, by scheduler id. */
-  schedulers?: Readonly<Record<string, SchedulerIdentity>>
-  /** The store the processor runs in, so jobs it adds carry the context on (default: core's). */
+  /**
+   * The store the processor runs in, so jobs it adds carry the context on (default: core's). It
+   * must have `run`, `current` and `exit` (a `ConfigError` otherwise). A verified job runs in
+   * `run(identity)`; everything else (verification, the option callbacks, an audit-mode rejected
+   * job) in `exit`, and with no context in core's default store either.
+   */
   contextStore?: ContextStore
   /** Receives `onDisposition` for every rejected job, and `onRejected` for checks made here. */
   observer?: IdctxObserver
@@ -153,9 +180,14 @@ export interface ProcessorOptions<DataType = Record<string, unknown>> {
  * ```
  */
 export interface VerifiedJobContext {
-  /** The verified identity; the processor also runs inside it (context store). */
+  /**
+   * The verified identity; the processor also runs inside it (context store). For a scheduler
+   * run it is the grant's principal with the run's own `txn`, and `claims` are the grant's.
+   */
   readonly identity: VerifiedContext
   readonly rejection: undefined
+  /** Set for a run of a job scheduler that verified by its grant; undefined for any other job. */
+  readonly scheduler: SchedulerRun | undefined
   /** BullMQ's lock token of this attempt (not the idctx token). */
   readonly lockToken: string | undefined
   readonly signal: AbortSignal | undefined
@@ -173,6 +205,7 @@ export interface UnverifiedJobContext {
   readonly identity: undefined
   /** Why verification failed; the processor runs outside any identity context. */
   readonly rejection: VerificationError
+  readonly scheduler: undefined
   readonly lockToken: string | undefined
   readonly signal: AbortSignal | undefined
 }

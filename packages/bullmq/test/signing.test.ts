@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import {
+  bullmqDestination,
   bullmqLeaf,
   ConfigError,
   createContextStore,
@@ -9,8 +10,9 @@ import {
   ReasonCode,
   SigningError,
 } from '@idctx/core'
-import { decodeCarrier, IDCTX_KEY } from '@idctx/bullmq'
+import { decodeCarrier, IDCTX_KEY, wrapFlowProducer, wrapQueue } from '@idctx/bullmq'
 import { lifetimeFor, resolveSigningOptions, signJobs, type PendingJob } from '../src/signing.js'
+import { fakeFlowProducer, fakeQueue, thrownBy } from './util.js'
 
 const key = generateKey()
 const signer = createSigner({ issuer: 'orders', audience: 'shop', key })
@@ -27,7 +29,7 @@ async function verifyStored(queueName: string, name: string, stored: Record<stri
   return verifier.verify({
     tokens: [carrier.token],
     proof: carrier.proof,
-    destination: `bullmq:${queueName}/${name}`,
+    destination: bullmqDestination(queueName, name),
     leaf: bullmqLeaf(queueName, name, data),
     expectedTenant: 'acme',
   })
@@ -59,9 +61,14 @@ describe('signing jobs', () => {
   it('reads the context from the store, and throws or leaves the job unsigned without one', () => {
     const store = createContextStore()
     const o = resolveSigningOptions('test', { signer, contextStore: store })
-    expect(() => signJobs(o, [job('a', {})], undefined)).toThrow(SigningError)
+    expect(() => signJobs(o, [job('a', {})], undefined)).toThrow(
+      new SigningError('no identity context to sign the job with: pass { context } or add inside contextStore.run()'),
+    )
     const [signed] = store.run(context, () => signJobs(o, [job('a', {})], undefined))
-    expect(signed).toHaveProperty(IDCTX_KEY)
+    const carrier = decodeCarrier(signed?.[IDCTX_KEY])
+    expect(carrier).toMatchObject({ kind: 'message', proof: undefined })
+    const claims = JSON.parse(Buffer.from((carrier as { token: string }).token.split('.')[1]!, 'base64url').toString()) as { txn: string }
+    expect(claims.txn).toBe(context.txn)
     const lenient = resolveSigningOptions('test', { signer, contextStore: store, onMissingContext: 'unsigned' })
     expect(signJobs(lenient, [job('a', { n: 1 })], undefined)).toEqual([{ n: 1 }])
   })
@@ -71,6 +78,7 @@ describe('signing jobs', () => {
     expect(lifetimeFor(options, [job('a', {}, 600_000)], undefined)).toBe(900)
     expect(lifetimeFor(options, [job('a', {}, 1), job('b', {}, 1500)], undefined)).toBe(302)
     expect(lifetimeFor(options, [job('a', {})], { lifetimeSeconds: 60 })).toBe(60)
+    expect(() => lifetimeFor(options, [job('a', {})], { lifetimeSeconds: 1.5 })).toThrow(ConfigError)
     const o = resolveSigningOptions('test', { signer, lifetimeSeconds: 120, maxDelayLifetimeSeconds: 3600 })
     expect(lifetimeFor(o, [job('a', {}, 3_000_000)], undefined)).toBe(3120)
     expect(() => lifetimeFor(options, [job('a', {}, 601_000)], undefined)).toThrow(SigningError)
@@ -78,13 +86,95 @@ describe('signing jobs', () => {
   })
 
   it('checks its options once, listing every problem', () => {
-    try {
-      resolveSigningOptions('wrapQueue options', { signer: {} as never, lifetimeSeconds: 0, maxDelayLifetimeSeconds: 1.5, onMissingContext: 'skip' as never })
-      expect.unreachable()
-    } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError)
-      expect((e as ConfigError).issues.map((i) => i.path)).toEqual(['signer', 'lifetimeSeconds', 'maxDelayLifetimeSeconds', 'onMissingContext'])
-    }
+    const e = thrownBy(() =>
+      resolveSigningOptions('wrapQueue options', { signer: {} as never, lifetimeSeconds: 0, maxDelayLifetimeSeconds: 1.5, onMissingContext: 'skip' as never }),
+    )
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).issues.map((i) => i.path)).toEqual(['signer', 'lifetimeSeconds', 'maxDelayLifetimeSeconds', 'onMissingContext'])
     expect(() => resolveSigningOptions('x', { signer, lifetimeSeconds: 1000 })).toThrow(/must not exceed maxDelayLifetimeSeconds/)
+  })
+
+  it('refuses unknown option keys with a did-you-mean, and a context store without exit', () => {
+    const e = thrownBy(() =>
+      wrapQueue(fakeQueue().queue, { signer, lifetimeSecond: 60, contextStore: { run: () => 1, current: () => undefined } } as never),
+    )
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).issues).toEqual([
+      { path: 'lifetimeSecond', message: "unknown option 'lifetimeSecond'; did you mean 'lifetimeSeconds'?" },
+      { path: 'contextStore', message: 'must be a ContextStore (run, current and exit)' },
+    ])
+    const f = thrownBy(() => wrapFlowProducer(fakeFlowProducer().flows, { signer, onMissing: 'unsigned' } as never))
+    expect(f).toBeInstanceOf(ConfigError)
+    expect((f as ConfigError).issues).toEqual([{ path: 'onMissing', message: "unknown option 'onMissing'; did you mean 'onMissingContext'?" }])
+    const g = thrownBy(() => wrapQueue(fakeQueue().queue, { signer, verbose: true } as never))
+    expect((g as ConfigError).issues).toEqual([
+      { path: 'verbose', message: "unknown option 'verbose'; known options are signer, contextStore, lifetimeSeconds, maxDelayLifetimeSeconds, onMissingContext" },
+    ])
+  })
+
+  it('refuses unknown per-call keys at every entry point, with a did-you-mean, and adds nothing', async () => {
+    const { queue, calls } = fakeQueue()
+    const { flows, calls: flowCalls } = fakeFlowProducer()
+    const q = wrapQueue(queue, { signer })
+    const fp = wrapFlowProducer(flows, { signer })
+    const typo = { contxt: context } as never
+    const issue = { path: 'contxt', message: "unknown option 'contxt'; did you mean 'context'?" }
+    const rejections = await Promise.allSettled([
+      q.add('a', {}, {}, typo),
+      q.addBulk([{ name: 'a', data: {} }], typo),
+      q.addBulk([], typo),
+      fp.add({ name: 'a', queueName: 'q' }, undefined, typo),
+      fp.addBulk([{ name: 'a', queueName: 'q' }], typo),
+      q.upsertJobScheduler('s', { every: 1000 }, { name: 'a', data: {} }, { context, grantLifetime: 60 } as never),
+    ])
+    const reasons = rejections.map((r) => (r.status === 'rejected' ? (r.reason as ConfigError) : undefined))
+    expect(reasons.map((r) => r?.constructor)).toEqual([ConfigError, ConfigError, ConfigError, ConfigError, ConfigError, ConfigError])
+    expect(reasons.slice(0, 5).map((r) => r?.issues)).toEqual([[issue], [issue], [issue], [issue], [issue]])
+    expect(reasons[0]?.message).toBe("invalid add options: contxt: unknown option 'contxt'; did you mean 'context'?")
+    expect(reasons[5]?.issues).toEqual([{ path: 'grantLifetime', message: "unknown option 'grantLifetime'; did you mean 'grantLifetimeSeconds'?" }])
+    // BullMQ options in the idctx position: named, not silently ignored.
+    await expect(q.add('a', {}, undefined, { delay: 1000 } as never)).rejects.toThrow(
+      "invalid add options: delay: unknown option 'delay'; known options are context, lifetimeSeconds",
+    )
+    await expect(q.add('a', {}, undefined, 'ctx' as never)).rejects.toThrow('invalid add options: (root): must be an object with context, lifetimeSeconds')
+    expect(calls.added).toEqual([])
+    expect(flowCalls.added).toEqual([])
+  })
+
+  it('an empty or missing txn (or sub, tid) is a SigningError at add, addBulk, flows and upsertJobScheduler; nothing is added', async () => {
+    const { queue, calls } = fakeQueue()
+    const { flows, calls: flowCalls } = fakeFlowProducer()
+    const store = createContextStore()
+    const q = wrapQueue(queue, { signer, contextStore: store, onMissingContext: 'unsigned' })
+    const fp = wrapFlowProducer(flows, { signer, contextStore: store })
+    const bad = [
+      { sub: 'u-1', tid: 'acme', txn: '' },
+      { sub: 'u-1', tid: 'acme' },
+      { sub: '', tid: 'acme', txn: 't' },
+      { sub: 'u-1', tid: '', txn: 't' },
+      null,
+    ] as never[]
+    for (const ctx of bad) {
+      const attempts = [
+        () => q.add('a', { n: 1 }, {}, { context: ctx }),
+        () => q.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }], { context: ctx }),
+        () => fp.add({ name: 'a', queueName: 'q', children: [{ name: 'b', queueName: 'q' }] }, undefined, { context: ctx }),
+        () => fp.addBulk([{ name: 'a', queueName: 'q' }], { context: ctx }),
+        () => q.upsertJobScheduler('s', { every: 1000 }, { name: 'a', data: {} }, { context: ctx }),
+        // The same context as the current one of the store.
+        () => store.run(ctx, () => q.add('a', { n: 1 })),
+      ]
+      const settled = await Promise.allSettled(attempts.map((a) => a()))
+      expect(settled.map((r) => (r.status === 'rejected' ? (r.reason as Error).constructor : 'added')), JSON.stringify(ctx)).toEqual(
+        attempts.map(() => SigningError),
+      )
+    }
+    const [first] = await Promise.allSettled([q.add('a', {}, {}, { context: bad[0] as never })])
+    expect(first.status === 'rejected' && (first.reason as SigningError).message).toBe(
+      'the identity context is not signable: txn: Too small: expected string to have >=1 characters (sub, tid and txn are required non-empty strings of at most 256 characters)',
+    )
+    // Even with onMissingContext 'unsigned': a context that is there but not signable is an error.
+    expect(calls.added).toEqual([])
+    expect(flowCalls.added).toEqual([])
   })
 })
