@@ -107,3 +107,18 @@ export class KeyError extends IdctxError {
     this.issuer = options?.issuer
   }
 }
+
+/**
+ * A shared store (replay detection, deny-list) could not answer, or its local copy is older than
+ * its staleness bound. Not the message's fault: `verify` throws it and the adapters retry the
+ * message instead of rejecting it.
+ *
+ * @example
+ * ```ts
+ * try { await verifier.verify(input) } catch (e) { if (e instanceof StoreError) metrics.storeDown.add(1) }
+ * ```
+ */
+export class StoreError extends IdctxError {
+  static override code = 'ERR_IDCTX_STORE'
+  override code = 'ERR_IDCTX_STORE'
+}

@@ -1,5 +1,5 @@
 export { ReasonCode, REASON_CODES, isReasonCode } from './reason-codes.js'
-export { IdctxError, VerificationError, ConfigError, SigningError, KeyError } from './errors.js'
+export { IdctxError, VerificationError, ConfigError, SigningError, KeyError, StoreError } from './errors.js'
 export { claimsSchema, REQUIRED_CLAIMS, actorDepth } from './claims.js'
 export type { IdctxClaims, ActorClaim, PrincipalType } from './claims.js'
 export {

@@ -135,7 +135,7 @@ export interface ReplayStore {
 /** Options of {@link createMemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
   /**
-   * At most this many live entries (default 1000000, about 250 MB at the cap); the oldest go
+   * At most this many live entries (default 1000000, about 290 MB at the cap: ~286 bytes per entry, measured on Node 20 with 22-character jtis); the oldest go
    * first past it.
    */
   maxEntries?: number
