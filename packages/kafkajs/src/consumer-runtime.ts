@@ -28,6 +28,8 @@ export interface ConsumerRuntime {
   readonly store: ContextStore
   /** Verifies a record; throws only for infrastructure failures (stores, resolvers). */
   check(topic: string, partition: number, message: KafkaMessage): Promise<VerifyResult>
+  /** Verifies a fetched batch, one replay-store round trip for all of it; results in order. */
+  checkBatch(topic: string, partition: number, messages: readonly KafkaMessage[]): Promise<VerifyResult[]>
   /** Writes rejected records of one topic-partition to the dead-letter topic, then reports them. */
   deadLetter(rejections: readonly Rejection[]): Promise<void>
   /** Reports a disposition other than dead-letter (skip, fail, audit). */
@@ -51,7 +53,7 @@ export function violationOf(rejection: Rejection): Violation {
 /** Builds the runtime from validated options. */
 export function createConsumerRuntime(options: WrapConsumerOptions): ConsumerRuntime {
   const policy = options.policy ?? 'dead-letter'
-  const check = createRecordCheck(options)
+  const { check, checkBatch } = createRecordCheck(options)
   const dlqTopicOf = options.deadLetter?.topic ?? defaultDeadLetterTopic
   const observer = options.observer
 
@@ -71,6 +73,7 @@ export function createConsumerRuntime(options: WrapConsumerOptions): ConsumerRun
     policy,
     store: options.contextStore ?? defaultContextStore,
     check,
+    checkBatch,
     async deadLetter(rejections) {
       const first = rejections[0]
       if (first === undefined) return

@@ -1,4 +1,4 @@
-import type { VerifiedContext } from '@idctx/core'
+import type { VerifiedContext, VerifyResult } from '@idctx/core'
 import type { EachBatchHandler, EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { rejectionOf, violationOf, type ConsumerRuntime, type Rejection } from './consumer-runtime.js'
 import { RecordRejectedError } from './errors.js'
@@ -9,7 +9,8 @@ import type { IdctxBatch, IdctxBatchMessage, IdctxEachBatchPayload, RejectionPol
  * The kafkajs `eachBatch` that verifies every record of the batch before the user's handler runs.
  *
  * 1. Every record is verified (the verifier's token cache makes that one signature check per
- *    token plus a few hashes per record).
+ *    token plus a few hashes per record), with one replay-store round trip for the whole batch
+ *    (`Verifier.verifyMany`).
  * 2. Rejected records are dead-lettered in one awaited write (or reported as skipped) BEFORE the
  *    handler runs, so whatever offset the handler or kafkajs resolves later, every record below
  *    it has either reached the handler or the dead-letter topic. A failed write throws: nothing of
@@ -58,8 +59,11 @@ export function wrapEachBatch<P extends RejectionPolicy>(
     const droppedOffsets = new Set<string>()
     let failed: Rejection | undefined
 
-    for (const message of batch.messages as KafkaMessage[]) {
-      const r = await runtime.check(topic, partition, message)
+    const messages = batch.messages as KafkaMessage[]
+    const results = await runtime.checkBatch(topic, partition, messages)
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i] as KafkaMessage
+      const r = results[i] as VerifyResult
       if (r.ok) {
         const m = { ...message, identity: r.context } as IdctxBatchMessage<P>
         verdicts.set(m, r.context)

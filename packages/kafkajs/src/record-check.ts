@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import { kafkaDestination, kafkaLeaf, type ExpectedTenant, type Requirements, type VerifyResult } from '@idctx/core'
+import { kafkaDestination, kafkaLeaf, type ExpectedTenant, type Requirements, type VerifyInput, type VerifyResult } from '@idctx/core'
 import type { KafkaMessage } from 'kafkajs'
 import { asBufferOrString, headerOccurrences, headerString, IdctxHeader, isHeaderValue, type RecordHeaders } from './headers.js'
 import type { ConsumedRecord, WrapConsumerOptions } from './types.js'
 
 /** Verifies one consumed record; throws only for infrastructure failures (stores, resolvers). */
 export type RecordCheck = (topic: string, partition: number, message: KafkaMessage) => Promise<VerifyResult>
+
+/**
+ * Verifies the records of one fetched batch with one replay-store round trip
+ * (`Verifier.verifyMany`); results in record order. Throws only for infrastructure failures.
+ */
+export type BatchCheck = (topic: string, partition: number, messages: readonly KafkaMessage[]) => Promise<VerifyResult[]>
 
 const EMPTY = Buffer.alloc(0)
 
@@ -24,8 +30,8 @@ export function coordinatesOf(topic: string, partition: number, offset: string):
   return `${topic}/${partition}/${offset}`
 }
 
-/** Builds the per-record verification of a consumer from its options. */
-export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
+/** Builds the per-record and per-batch verification of a consumer from its options. */
+export function createRecordCheck(options: WrapConsumerOptions): { check: RecordCheck; checkBatch: BatchCheck } {
   const { verifier, tenant, payloadTenant } = options
   const requirementsOf = requirementsLookup(options.requirements)
   // A tenant that no token can carry: a record whose payload tenant cannot be read fails at the
@@ -34,7 +40,7 @@ export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
   const expected: (record: ConsumedRecord) => ExpectedTenant | Promise<ExpectedTenant> =
     typeof tenant === 'function' ? tenant : () => tenant
 
-  return (topic, partition, message) => {
+  const inputOf = (topic: string, partition: number, message: KafkaMessage): VerifyInput | Promise<VerifyInput> => {
     const headers = message.headers as RecordHeaders
     const proofs = carrierValues(headers, IdctxHeader.Proof)
     let payload: string | undefined
@@ -46,8 +52,7 @@ export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
         payload = unreadableTenant
       }
     }
-    const verify = (expectedTenant: ExpectedTenant) =>
-      verifier.verify({
+    const build = (expectedTenant: ExpectedTenant): VerifyInput => ({
         tokens: carrierValues(headers, IdctxHeader.Token),
         // Two proofs (whatever their values) cannot both be the record's: an empty proof never
         // decodes, so the binding fails.
@@ -62,8 +67,24 @@ export function createRecordCheck(options: WrapConsumerOptions): RecordCheck {
       })
     // Wait only for a tenant resolver that is asynchronous: an extra await per record is measurable.
     const tenantOfRecord = expected(record)
-    return isThenable(tenantOfRecord) ? Promise.resolve(tenantOfRecord).then(verify) : verify(tenantOfRecord)
+    return isThenable(tenantOfRecord) ? Promise.resolve(tenantOfRecord).then(build) : build(tenantOfRecord)
   }
+
+  const check: RecordCheck = (topic, partition, message) => {
+    const input = inputOf(topic, partition, message)
+    return isThenable(input) ? Promise.resolve(input).then((i) => verifier.verify(i)) : verifier.verify(input)
+  }
+  const checkBatch: BatchCheck = async (topic, partition, messages) => {
+    const inputs = await Promise.all(messages.map((m) => inputOf(topic, partition, m)))
+    // A verifier of another make may lack verifyMany: the same checks, one message at a time.
+    if (typeof verifier.verifyMany !== 'function') {
+      const out: VerifyResult[] = []
+      for (const input of inputs) out.push(await verifier.verify(input))
+      return out
+    }
+    return verifier.verifyMany(inputs)
+  }
+  return { check, checkBatch }
 }
 
 function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
