@@ -245,8 +245,11 @@ function destinationPatternIssue(pattern: string, ctx: z.RefinementCtx): void {
     } else if (!prefix && (parts.length !== 2 || parts[0] === '' || parts[1] === '')) {
       problem = "an exact bullmq pattern is 'bullmq:<queue>/<jobName>'"
     }
+  } else if (/^[a-z][a-z0-9+.-]*:./.test(body)) {
+    // Another scheme (an HTTP hop's `http:<service>/<route>`, say): its components are the
+    // caller's to encode; only the `*` rule above applies.
   } else if (!(prefix && ('kafka:'.startsWith(body) || 'bullmq:'.startsWith(body)))) {
-    problem = "a pattern starts with 'kafka:' or 'bullmq:'"
+    problem = "a pattern starts with a scheme: 'kafka:', 'bullmq:' (or another, e.g. 'http:')"
   }
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `can never match: ${problem}` })
 }

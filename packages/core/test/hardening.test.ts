@@ -166,6 +166,7 @@ describe('hardening: ACL patterns that can never match are refused', () => {
     ['a raw slash inside a job name', 'bullmq:billing/refund/x'],
     ['no scheme', 'orders'],
     ['a star in the middle', 'kafka:or*ders'],
+    ['a star in the middle of another scheme', 'http:orders/*/x'],
     ['an exact bullmq pattern without a name', 'bullmq:billing'],
     ['a lower-case percent escape', 'bullmq:billing/refund%2fx'],
     ['a space', 'kafka:my orders'],
@@ -177,7 +178,7 @@ describe('hardening: ACL patterns that can never match are refused', () => {
     expect((e as ConfigError).issues[0]?.message).toMatch(/^can never match/)
   })
 
-  it.each(['kafka:*', 'bullmq:*', 'bullmq:billing/*', 'bullmq:billing/refund%2Fx', 'kafka:orders', '*', 'bull*'])('%s is accepted', (pattern) => {
+  it.each(['kafka:*', 'bullmq:*', 'bullmq:billing/*', 'bullmq:billing/refund%2Fx', 'kafka:orders', '*', 'bull*', 'http:orders/POST /orders', 'http:orders/*'])('%s is accepted', (pattern) => {
     expect(() => createVerifier(baseOptions(ring, { producerAcl: { orders: { destinations: [pattern] } } }))).not.toThrow()
   })
 
