@@ -17,13 +17,15 @@ import {
   type VerifiedContext,
   type Verifier,
   type VerifyInput,
+  isContextStore,
+  unknownOptions,
 } from '@idctx/core'
 import type { Job, Processor } from 'bullmq'
 import { decodeCarrier, IDCTX_KEY } from './carrier.js'
 import { JobRejectedError } from './errors.js'
 import { isPlainObject, withoutCarrier } from './job-data.js'
 import { jobView } from './job-view.js'
-import { isContextStore, unknownOptions, withoutContext } from './options.js'
+import { withoutContext } from './options.js'
 import { jobTraceparent } from './traceparent.js'
 import { runContext, schedulerRunOf } from './scheduler.js'
 import type {
@@ -76,7 +78,7 @@ function isExpectedTenant(v: unknown): boolean {
 function resolve<D>(options: ProcessorOptions<D>): Resolved<D> {
   const what = 'createProcessor options'
   if (options === null || typeof options !== 'object') throw new ConfigError(what, [{ path: '', message: 'options are required' }])
-  const issues: { path: string; message: string }[] = unknownOptions(options, PROCESSOR_OPTION_KEYS, REMOVED_OPTIONS)
+  const issues: { path: string; message: string }[] = unknownOptions(options, PROCESSOR_OPTION_KEYS, { hints: REMOVED_OPTIONS })
   const verifier = options.verifier as Partial<Verifier> | undefined
   if (typeof verifier?.verify !== 'function' || typeof verifier.verifyGrant !== 'function') {
     issues.push({ path: 'verifier', message: 'a Verifier (createVerifier) is required' })

@@ -8,10 +8,12 @@ import {
   type IdentityContext,
   type MessageBinding,
   type Signer,
+  isContextStore,
+  unknownOptions,
 } from '@idctx/core'
 import { encodeCarrier, IDCTX_KEY } from './carrier.js'
 import { signableData } from './job-data.js'
-import { checkCallOptions, isContextStore, unknownOptions } from './options.js'
+import { checkCallOptions } from './options.js'
 import type { AddOptions, SigningOptions } from './types.js'
 
 /** The keys of {@link SigningOptions}; any other key is a ConfigError. */

@@ -113,7 +113,7 @@ describe('createProcessor', () => {
       {
         path: 'schedulers',
         message:
-          'removed: a worker no longer signs scheduler runs; upsert the scheduler with a wrapped queue (wrapQueue(...).upsertJobScheduler), which stores a grant its runs are verified by (see docs/bullmq.md, "Job schedulers")',
+          `unknown option 'schedulers'; removed: a worker no longer signs scheduler runs; upsert the scheduler with a wrapped queue (wrapQueue(...).upsertJobScheduler), which stores a grant its runs are verified by (see docs/bullmq.md, "Job schedulers")`,
       },
       { path: 'contextStore', message: 'must be a ContextStore (run, current and exit)' },
     ])

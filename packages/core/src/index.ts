@@ -73,3 +73,6 @@ export {
 export type { IdentityContext, VerifiedContext, ContextStore } from './context.js'
 export { combineObservers, notify } from './observer.js'
 export type { IdctxObserver, SignedEvent, VerifiedEvent, RejectedEvent, DispositionEvent } from './observer.js'
+export { unknownOptions, unknownOptionMessage, safeOptionName, isContextStore } from './option-checks.js'
+export type { OptionIssue } from './option-checks.js'
+export { parseOptions } from './lib/options.js'

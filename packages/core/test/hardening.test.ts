@@ -193,12 +193,12 @@ describe('hardening: misconfiguration fails at construction, with the fix', () =
   it('a misspelt option (replayStore) is a ConfigError pointing at replay', () => {
     const e = catchError(() => createVerifier({ ...baseOptions(ring), replayStore: createMemoryReplayStore() } as never))
     expect(e).toBeInstanceOf(ConfigError)
-    expect((e as ConfigError).issues).toEqual([{ path: 'replayStore', message: "unknown option; did you mean 'replay'?" }])
+    expect((e as ConfigError).issues).toEqual([{ path: 'replayStore', message: "unknown option 'replayStore'; did you mean 'replay'?" }])
   })
 
   it('an unknown option without a close match lists the known ones', () => {
     const e = catchError(() => createSigner({ issuer: ISS, audience: AUD, key: ring.EdDSA, zzzzzzzzzzzz: 1 } as never))
-    expect((e as ConfigError).issues[0]?.message).toMatch(/^unknown option; known options are issuer, audience, key/)
+    expect((e as ConfigError).issues[0]?.message).toMatch(/^unknown option 'zzzzzzzzzzzz'; known options are issuer, audience, key/)
   })
 
   it('issuers: { orders: key } (a single key) names the path and the fix', () => {

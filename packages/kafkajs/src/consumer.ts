@@ -1,9 +1,8 @@
-import { ConfigError } from '@idctx/core'
+import { ConfigError, isContextStore, unknownOptions, type OptionIssue } from '@idctx/core'
 import type { ConsumerRunConfig } from 'kafkajs'
 import { createConsumerRuntime } from './consumer-runtime.js'
 import { wrapEachBatch } from './each-batch.js'
 import { wrapEachMessage } from './each-message.js'
-import { isContextStore, unknownOptions, type OptionIssue } from './lib/options.js'
 import { passthrough } from './lib/passthrough.js'
 import { SIGNING_PRODUCER } from './producer.js'
 import type { ConsumerLike, IdctxConsumer, IdctxRunConfig, RejectionPolicy, WrapConsumerOptions } from './types.js'
@@ -40,7 +39,7 @@ function validate(options: WrapConsumerOptions): void {
     throw new ConfigError('consumer options', [{ path: '', message: 'an options object ({ verifier, tenant, … })' }])
   }
   const o = options as Partial<WrapConsumerOptions>
-  issues.push(...unknownOptions(o, CONSUMER_OPTIONS, '', VERIFIER_OPTIONS))
+  issues.push(...unknownOptions(o, CONSUMER_OPTIONS, { hints: VERIFIER_OPTIONS }))
   if (typeof o.verifier?.verify !== 'function') issues.push({ path: 'verifier', message: 'a Verifier (createVerifier)' })
   const t = o.tenant as unknown
   const tenantOk =
@@ -60,7 +59,7 @@ function validate(options: WrapConsumerOptions): void {
   if (o.deadLetter !== undefined && (typeof o.deadLetter !== 'object' || o.deadLetter === null)) {
     issues.push({ path: 'deadLetter', message: 'an object ({ producer, topic? })' })
   } else if (o.deadLetter !== undefined) {
-    issues.push(...unknownOptions(o.deadLetter, DEAD_LETTER_OPTIONS, 'deadLetter'))
+    issues.push(...unknownOptions(o.deadLetter, DEAD_LETTER_OPTIONS, { prefix: 'deadLetter' }))
     const producer = o.deadLetter.producer as unknown as Record<PropertyKey, unknown> | undefined
     if (typeof producer?.send !== 'function') {
       issues.push({ path: 'deadLetter.producer', message: 'a kafkajs Producer' })

@@ -1,6 +1,9 @@
 import {
   ConfigError,
   defaultContextStore,
+  isContextStore,
+  unknownOptions,
+  type OptionIssue,
   kafkaDestination,
   kafkaLeaf,
   SigningError,
@@ -19,7 +22,6 @@ import type {
   Transaction,
 } from 'kafkajs'
 import { hasIdctxHeaders, IdctxHeader } from './headers.js'
-import { isContextStore, unknownOptions, type OptionIssue } from './lib/options.js'
 import { passthrough } from './lib/passthrough.js'
 
 /** Marks a signing producer, so it is never taken as a dead-letter producer (it would re-sign). */
@@ -120,7 +122,7 @@ function validate(options: WrapProducerOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('producer options', [{ path: '', message: 'an options object ({ signer, … })' }])
   }
-  issues.push(...unknownOptions(options, PRODUCER_OPTIONS, '', SIGNER_OPTIONS))
+  issues.push(...unknownOptions(options, PRODUCER_OPTIONS, { hints: SIGNER_OPTIONS }))
   if (typeof options.signer?.sign !== 'function') issues.push({ path: 'signer', message: 'a Signer (createSigner)' })
   if (options.contextStore !== undefined && !isContextStore(options.contextStore)) {
     issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
