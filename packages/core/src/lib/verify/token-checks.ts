@@ -1,0 +1,101 @@
+import { actorDepth, claimsSchema, REQUIRED_CLAIMS } from '../../claims.js'
+import type { Algorithm } from '../../keys.js'
+import { decodeBase64url } from '../base64url.js'
+import { verifyBytes } from '../jws.js'
+import { ReasonCode } from '../../reason-codes.js'
+import { Fail, TYP, type Entry, type Known, type TokenKind } from './checked.js'
+import { nestsDeeperThan, parseJsonObject, strictUtf8 } from './json.js'
+import type { KeyLookup } from './key-lookup.js'
+import { memberName, type VerifierConfig } from './options.js'
+
+const ALLOWED_HEADER = new Set(['alg', 'kid', 'typ'])
+/** A header is a flat object of three strings: nesting past 2 is never legitimate. */
+const MAX_HEADER_NESTING = 2
+
+/** Steps 2–6 of the verification order: what depends on the token alone (the cacheable part). */
+export type TokenCheck = (token: string, known: Known, kind: TokenKind) => Promise<Entry | Fail>
+
+/**
+ * Builds steps 2–6: compact syntax, `typ`, `alg` and header members, the kid of a trusted issuer
+ * (with one refresh on a miss), the signature, the claims' shape (zod, after the signature),
+ * issuer and audience.
+ */
+export function createTokenCheck(
+  o: VerifierConfig,
+  algorithms: ReadonlySet<Algorithm>,
+  keys: KeyLookup,
+  maxPayloadNesting: number,
+): TokenCheck {
+  /** Steps 2–6: everything that depends on the token alone, cached by token string. */
+  return async (token, known, kind) => {
+    const parts = token.split('.')
+    if (parts.length !== 3) return new Fail(ReasonCode.Malformed, 'token is not a compact JWS')
+    const [h64, p64, s64] = parts as [string, string, string]
+    const header = parseJsonObject(h64, MAX_HEADER_NESTING)
+    if (header === undefined) return new Fail(ReasonCode.Malformed, 'token header is not a base64url JSON object')
+    if (header.typ !== TYP[kind]) return new Fail(ReasonCode.WrongTyp, `token typ is not ${TYP[kind]}`, 'typ')
+    const alg = header.alg
+    if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) {
+      return new Fail(ReasonCode.AlgNotAllowed, 'token alg is not allowed', 'alg')
+    }
+    for (const name of Object.keys(header)) {
+      if (!ALLOWED_HEADER.has(name)) return new Fail(ReasonCode.HeaderNotAllowed, 'token header has a member other than alg, kid, typ', memberName(name))
+    }
+    const kid = header.kid
+    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
+      return new Fail(ReasonCode.UnknownKid, 'token kid is absent or invalid', 'kid')
+    }
+    let unverified: Record<string, unknown> | null | undefined
+    const payloadHint = () => (unverified ??= parseJsonObject(p64, maxPayloadNesting) ?? null)
+    const found = await keys.lookupKey(kid, payloadHint)
+    if (found === undefined) return new Fail(ReasonCode.UnknownKid, 'no trusted issuer has this kid', 'kid')
+    known.kid = kid
+    if (found.key.alg !== alg) return new Fail(ReasonCode.UnknownKid, 'the key for this kid is not for this alg', 'alg')
+    const signature = decodeBase64url(s64)
+    if (signature === undefined) return new Fail(ReasonCode.Malformed, 'signature is not canonical base64url')
+    const payloadBytes = decodeBase64url(p64)
+    if (payloadBytes === undefined) return new Fail(ReasonCode.Malformed, 'payload is not canonical base64url')
+    if (!verifyBytes(found.key.alg, found.key.verificationKey, Buffer.from(`${h64}.${p64}`, 'latin1'), signature)) {
+      return new Fail(ReasonCode.BadSignature, 'signature does not verify')
+    }
+    let payload: unknown
+    try {
+      const text = strictUtf8(payloadBytes)
+      if (text === undefined) return new Fail(ReasonCode.Malformed, 'payload is not UTF-8 JSON')
+      if (nestsDeeperThan(text, maxPayloadNesting)) return new Fail(ReasonCode.Malformed, 'payload nests too deep', 'act')
+      payload = JSON.parse(text)
+    } catch {
+      return new Fail(ReasonCode.Malformed, 'payload is not JSON')
+    }
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+      return new Fail(ReasonCode.Malformed, 'payload is not a JSON object')
+    }
+    for (const c of REQUIRED_CLAIMS) {
+      if (!Object.prototype.hasOwnProperty.call(payload, c)) return new Fail(ReasonCode.MissingClaim, `claim ${c} is missing`, c)
+    }
+    const parsed = claimsSchema.safeParse(payload)
+    if (!parsed.success) {
+      const claim = String(parsed.error.issues[0]?.path[0] ?? '')
+      return new Fail(ReasonCode.Malformed, `claim ${claim} has the wrong shape`, claim)
+    }
+    const claims = parsed.data
+    if (claims.exp <= claims.iat) return new Fail(ReasonCode.Malformed, 'exp is not after iat', 'exp')
+    if (actorDepth(claims.act) > o.maxActorDepth) return new Fail(ReasonCode.Malformed, 'actor chain too deep', 'act')
+    known.claims = claims
+    if (claims.iss !== found.issuer) return new Fail(ReasonCode.WrongIssuer, 'the key does not belong to the token issuer', 'iss')
+    if (claims.aud !== o.audience) return new Fail(ReasonCode.WrongAudience, 'token audience does not match', 'aud')
+    const root = decodeBase64url(claims.mh)
+    if (root === undefined) return new Fail(ReasonCode.Malformed, 'claim mh is not canonical base64url', 'mh')
+    return {
+      kind,
+      claims,
+      header: { alg: alg as Algorithm, kid },
+      key: found.key,
+      source: found.source,
+      tokenSha256: known.tokenSha256 ?? '',
+      root,
+      nodes: new Map(),
+      context: undefined,
+    }
+  }
+}
