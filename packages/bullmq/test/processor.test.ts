@@ -75,9 +75,9 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 }
 
 describe('createProcessor', () => {
-  it('returns a three-parameter BullMQ processor, so BullMQ hands it the abort signal', () => {
-    const p = createProcessor(async () => 1, { verifier, tenant: 'acme' })
-    expect(p.length).toBe(3)
+  it('declares the third (signal) parameter only with abortSignal: true, so BullMQ makes no AbortController per job otherwise', () => {
+    expect(createProcessor(async () => 1, { verifier, tenant: 'acme' }).length).toBe(2)
+    expect(createProcessor(async () => 1, { verifier, tenant: 'acme', abortSignal: true }).length).toBe(3)
   })
 
   it('checks its options once, listing every problem', () => {
