@@ -4,7 +4,7 @@ import { ConfigError, type KeyError, VerificationError } from './errors.js'
 import type { Algorithm, IdctxKey, Jwks } from './keys.js'
 import type { KeySource } from './key-set.js'
 import { parseOptions } from './lib/options.js'
-import { Fail, TYP, type Checked, type Known, type TokenKind } from './lib/verify/checked.js'
+import { Fail, TYP, type Checked, type Entry, type Known, type TokenKind } from './lib/verify/checked.js'
 import { createKeyLookup } from './lib/verify/key-lookup.js'
 import { createMessageCheck, type DeferredReplay } from './lib/verify/message-checks.js'
 import { checkNumbers, issuerSource, memberName, optionsSchema } from './lib/verify/options.js'
@@ -229,9 +229,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   }
   const keys = createKeyLookup(issuers)
-  const cache = createTokenCache(o.cacheSize, o.proofNodeCacheSize)
+  const cache = createTokenCache(o.cacheSize, o.proofNodeCacheSize, o.clockToleranceSeconds + o.maxExpiryGraceSeconds)
   const verifyToken = createTokenCheck(o, algorithms, keys, Math.max(o.maxActorDepth, 8) + 1)
   const checkMessage = createMessageCheck(o, clock, cache)
+  /** Uncached tokens being checked right now, with what the first check learned for events. */
+  const inflight = new Map<string, { promise: Promise<Entry | Fail>; known: Known }>()
 
   // The checks below return a plain value whenever nothing had to wait (a cached token, in-memory
   // or no stores) and a promise only when something did: one consumed record then costs no promise
@@ -263,11 +265,27 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return checkMessage(input, entry, true, deferred)
     }
     if (entry !== undefined) cache.evict(token, entry)
-    known.tokenSha256 = createHash('sha256').update(raw).digest('hex')
-    return verifyToken(token, known, kind).then((r) => {
-      if (r instanceof Fail) return r
-      cache.add(token, r)
-      return checkMessage(input, r, false, deferred)
+    // Single flight: the records of one send usually arrive together, and only the first of them
+    // checks the signature; the others wait for its result.
+    const flightKey = kind === 'message' ? token : `${kind}\0${token}`
+    let flight = inflight.get(flightKey)
+    if (flight === undefined) {
+      const leader: Known = { tokenSha256: createHash('sha256').update(raw).digest('hex') }
+      const promise = verifyToken(token, leader, kind).then((r) => {
+        if (!(r instanceof Fail)) cache.add(token, r)
+        return r
+      })
+      flight = { promise, known: leader }
+      inflight.set(flightKey, flight)
+      void promise.then(
+        () => inflight.delete(flightKey),
+        () => inflight.delete(flightKey),
+      )
+    }
+    const shared = flight
+    return shared.promise.then((r) => {
+      Object.assign(known, shared.known)
+      return r instanceof Fail ? r : checkMessage(input, r, false, deferred)
     })
   }
 

@@ -427,3 +427,30 @@ describe('verifyMany: one replay-store call per batch, same verdicts as verify',
     await expect(verifier.verifyMany([input(0, 'x/0/1')])).rejects.toThrow('redis down')
   })
 })
+
+describe('performance guards that must not change verdicts', () => {
+  it('single flight: 50 concurrent verifications of one uncached token look its key up once', async () => {
+    let lookups = 0
+    const source = { get: (kid: string) => (lookups++, kid === ring.EdDSA.kid ? ring.EdDSA : undefined) }
+    const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: source }, clock })
+    const leaves = Array.from({ length: 50 }, (_, i) => kafkaLeaf(TOPIC, `k${i}`, `v${i}`))
+    const signed = ordersSigner(ring.EdDSA).sign(CONTEXT, leaves.map((leaf) => ({ destination: DEST, leaf })))
+    const results = await Promise.all(
+      leaves.map((leaf, i) => verifier.verify({ tokens: [signed.token], proof: signed.proofs[i], destination: DEST, leaf, expectedTenant: 'acme' })),
+    )
+    expect(results.map(reasonOf)).toEqual(Array(50).fill('ok'))
+    expect(lookups).toBe(1)
+    // A failing token: every waiter gets the same verdict and the same token hash.
+    const bad = forge(ring, { claimsPatch: { aud: 'other' } })
+    const failed = await Promise.all(Array.from({ length: 5 }, () => verifier.verify(baseInput(bad))))
+    expect(failed.map(reasonOf)).toEqual(Array(5).fill('wrong_audience'))
+    expect(new Set(failed.map((r) => r.tokenSha256)).size).toBe(1)
+  })
+
+  it('a grant and a message token with the same text are never confused by the single flight', async () => {
+    const verifier = createVerifier(baseOptions(ring))
+    const t = forge(ring)
+    const [asMessage, asGrant] = await Promise.all([verifier.verify(baseInput(t)), verifier.verifyGrant(baseInput(t))])
+    expect([reasonOf(asMessage), reasonOf(asGrant)]).toEqual(['ok', 'wrong_typ'])
+  })
+})

@@ -53,7 +53,7 @@ export function createMessageCheck(o: VerifierConfig, clock: () => number, cache
       // Remember authenticated nodes only while the budget lasts: past it, records are still
       // verified in full, just without the shortcut.
       const before = entry.nodes.size
-      included = verifyInclusion(leaf, proofText, entry.root, cache.nodesOf(entry))
+      included = verifyInclusion(leaf, proofText, entry.root, cache.nodesOf(entry, now))
       cache.addedNodes(entry.nodes.size - before)
     }
     if (!included) {

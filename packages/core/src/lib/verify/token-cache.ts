@@ -11,15 +11,24 @@ export interface TokenCache {
   add(token: string, entry: Entry): void
   evict(token: string, entry: Entry): void
   clear(): void
-  /** The token's node map while the budget lasts; past it, records are verified in full. */
-  nodesOf(entry: Entry): VerifiedNodes | undefined
+  /**
+   * The token's node map while the budget lasts; past it, records are verified in full. A spent
+   * budget first releases the nodes of cached tokens that expired (at most once a second), so
+   * the shortcut comes back once their records are done.
+   */
+  nodesOf(entry: Entry, nowSeconds: number): VerifiedNodes | undefined
   /** Counts nodes a walk added to a token's map. */
   addedNodes(count: number): void
 }
 
-export function createTokenCache(size: number, nodeBudget: number): TokenCache {
+/**
+ * @param slackSeconds how long after `exp` a token may still verify (clock tolerance plus the
+ *   largest retry grace): past it a cached entry can only ever give `expired`, and may go.
+ */
+export function createTokenCache(size: number, nodeBudget: number, slackSeconds: number): TokenCache {
   const cache = new Map<string, Entry>()
   let provenNodes = 0
+  let sweptAt = Number.NEGATIVE_INFINITY
   const evict = (token: string, entry: Entry) => {
     cache.delete(token)
     provenNodes -= entry.nodes.size
@@ -39,7 +48,13 @@ export function createTokenCache(size: number, nodeBudget: number): TokenCache {
       cache.clear()
       provenNodes = 0
     },
-    nodesOf: (entry) => (provenNodes < nodeBudget ? entry.nodes : undefined),
+    nodesOf(entry, nowSeconds) {
+      if (provenNodes >= nodeBudget && nowSeconds - sweptAt >= 1) {
+        sweptAt = nowSeconds
+        for (const [token, e] of cache) if (e.claims.exp + slackSeconds < nowSeconds) evict(token, e)
+      }
+      return provenNodes < nodeBudget ? entry.nodes : undefined
+    },
     addedNodes(count) {
       provenNodes += count
     },
