@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { StoreError, type ReplayEntry, type ReplayStore, type ReplayVerdict } from '@idctx/core'
 import type { Cluster, Redis } from 'ioredis'
 import { z } from 'zod'
@@ -23,11 +23,21 @@ export interface RedisReplayStore extends ReplayStore {
 // First delivery: SET with expiry and say so. Otherwise compare the stored coordinates: the same
 // ones on a later attempt are a redelivery; other ones, or the same ones on what the adapter
 // knows to be a first delivery, a replay. One script call: atomic per key.
+//
+// The stored value is "\x01" .. <12-character nonce of this check> .. <coordinates>. A client
+// that loses its connection after Redis ran the script but before the reply arrived sends the
+// same command again when it reconnects (ioredis's autoResendUnfulfilledCommands): the nonce
+// tells that second run apart from another delivery, so it answers 'first' again instead of
+// calling a first attempt a replay of itself. A value without the marker is taken as bare
+// coordinates.
 const SCRIPT = `local prior = redis.call('GET', KEYS[1])
+local value = '\\001' .. ARGV[4] .. ARGV[1]
 if prior == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
   return 0
 end
+if prior == value then return 0 end
+if string.byte(prior, 1) == 1 then prior = string.sub(prior, 14) end
 if prior == ARGV[1] and ARGV[3] ~= '1' then return 1 end
 return 2`
 const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex')
@@ -73,9 +83,12 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
    * Runs the script for every entry, in order; each reply is a verdict code or an error. `eval`
    * sends the script text instead of its SHA (and caches it on that node).
    */
-  const run = async (entries: readonly ReplayEntry[], byText: boolean): Promise<[Error | null, unknown][]> => {
+  const run = async (entries: readonly ReplayEntry[], nonces: readonly string[], byText: boolean): Promise<[Error | null, unknown][]> => {
     const now = clock()
-    const calls = entries.map((e) => [keyOf(e), e.coordinates, String(Math.max(1000, Math.ceil(e.expiresAt - now))), e.firstDelivery === true ? '1' : '0'] as const)
+    const calls = entries.map(
+      (e, i) =>
+        [keyOf(e), e.coordinates, String(Math.max(1000, Math.ceil(e.expiresAt - now))), e.firstDelivery === true ? '1' : '0', nonces[i] as string] as const,
+    )
     if (isCluster) {
       // ioredis writes every command at once and routes each to its node: one round trip per node,
       // in order per key.
@@ -98,14 +111,21 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
 
   const checkMany = async (entries: readonly ReplayEntry[]): Promise<ReplayVerdict[]> => {
     if (entries.length === 0) return []
+    // One nonce per check (12 base64url characters), the same when a command is sent again.
+    const random = randomBytes(9 * entries.length)
+    const nonces = entries.map((_, i) => random.toString('base64url', 9 * i, 9 * i + 9))
     let replies: [Error | null, unknown][]
     try {
-      replies = await run(entries, false)
+      replies = await run(entries, nonces, false)
       // A restarted Redis (or a new cluster node) does not know the script yet: a NOSCRIPT reply
       // ran nothing, so exactly those entries are asked again with the script's text.
       const missing = replies.flatMap(([err], i) => (err !== null && /NOSCRIPT/.test(err.message) ? [i] : []))
       if (missing.length > 0) {
-        const again = await run(missing.map((i) => entries[i] as ReplayEntry), true)
+        const again = await run(
+          missing.map((i) => entries[i] as ReplayEntry),
+          missing.map((i) => nonces[i] as string),
+          true,
+        )
         missing.forEach((at, j) => (replies[at] = again[j] as [Error | null, unknown]))
       }
     } catch (e) {

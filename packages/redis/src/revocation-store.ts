@@ -111,6 +111,19 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
     else entries.delete(c.field)
   }
 
+  // A failed load is tried again soon (not only at the next periodic resync): until one
+  // succeeds, the copy is out of touch and `isRevoked` throws once that lasts maxStalenessMs.
+  const retryMs = Math.max(50, Math.min(1000, resyncIntervalMs, Math.floor(maxStalenessMs / 2)))
+  let retryTimer: ReturnType<typeof setTimeout> | undefined
+  const retrySoon = () => {
+    if (closed || retryTimer !== undefined) return
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined
+      if (!closed) sync().catch(() => {})
+    }, retryMs)
+    retryTimer.unref()
+  }
+
   const sync = (): Promise<void> => {
     if (syncing !== undefined) return syncing
     buffered = []
@@ -133,6 +146,7 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
         if (expired.length > 0) await o.client.hdel(hashKey, ...expired).catch(() => 0)
       } catch (e) {
         outOfTouchSince ??= clock()
+        retrySoon()
         throw new StoreError('the Redis revocation store could not be loaded', { cause: e })
       } finally {
         buffered = undefined
@@ -164,16 +178,19 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
   subscriber.on('close', onDown)
   subscriber.on('end', onDown)
   subscriber.on('error', () => onDown())
-  // On every (re)connect: subscribe first, then load, so no change falls between the two.
+  // On every (re)connect: subscribe first, then load, so no change falls between the two. A
+  // failed load does not undo the subscription (the subscriber is still connected and gets
+  // every change): it is retried until it succeeds.
   const connect = async () => {
     if (closed) return
     try {
       await subscriber.subscribe(channel)
-      subscribed = true
-      await sync()
     } catch {
       onDown()
+      return
     }
+    subscribed = true
+    await sync().catch(() => {})
   }
   subscriber.on('ready', () => void connect())
   const first = connect()
@@ -242,6 +259,7 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
     async close() {
       closed = true
       clearInterval(timer)
+      if (retryTimer !== undefined) clearTimeout(retryTimer)
       subscriber.off('message', onMessage)
       if (ownSubscriber) subscriber.disconnect()
       else await subscriber.unsubscribe(channel).catch(() => {})
