@@ -135,8 +135,9 @@ export interface ReplayStore {
 /** Options of {@link createMemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
   /**
-   * At most this many live entries (default 1000000, about 290 MB at the cap: ~286 bytes per entry, measured on Node 20 with 22-character jtis); the oldest go
-   * first past it.
+   * At most this many live entries, one per delivered message (default 1000000); past it the
+   * oldest tokens' entries go first. About 186 bytes per entry for single-message tokens and 134
+   * for records of batched sends (measured on Node 20 with 22-character jtis; docs/redis.md).
    */
   maxEntries?: number
   clock?: () => number
@@ -156,33 +157,61 @@ export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}):
   parseOptions('memory replay store options', replayOptionsSchema, options)
   const max = options.maxEntries ?? 1_000_000
   const clock = options.clock ?? Date.now
-  const seen = new Map<string, { coordinates: string; expiresAt: number }>()
+  // Compact on purpose (one entry per consumed message, a million of them at the cap): per jti,
+  // the coordinates string of a single-message token, or a position → coordinates map for a
+  // batch; expiries in two arrays in arrival order (one slot per token, not per message).
+  const byJti = new Map<string, string | Map<number, string>>()
+  let expJti: string[] = []
+  let expAt: number[] = []
+  let head = 0
+  let count = 0
   let sweepAt = 0
-  const sweep = (now: number) => {
-    for (const [k, v] of seen) if (v.expiresAt <= now) seen.delete(k)
+  const drop = (jti: string) => {
+    const slot = byJti.get(jti)
+    if (slot === undefined) return
+    byJti.delete(jti)
+    count -= typeof slot === 'string' ? 1 : slot.size
+  }
+  const advance = () => {
+    const jti = expJti[head] as string
+    expJti[head] = ''
+    head++
+    drop(jti)
+  }
+  const compact = () => {
+    if (head < 1024 || head * 2 < expJti.length) return
+    expJti = expJti.slice(head)
+    expAt = expAt.slice(head)
+    head = 0
   }
   const store = {
     checkMany: (entries: readonly ReplayEntry[]): ReplayVerdict[] => entries.map((e) => store.check(e)),
     check(entry: ReplayEntry): ReplayVerdict {
       const now = clock()
       if (now >= sweepAt) {
-        sweep(now)
+        while (head < expAt.length && (expAt[head] as number) <= now) advance()
+        compact()
         sweepAt = now + 10_000
       }
-      const k = `${entry.jti}\0${entry.index}`
-      const prior = seen.get(k)
-      if (prior !== undefined && prior.expiresAt > now) {
-        return prior.coordinates === entry.coordinates && entry.firstDelivery !== true ? 'redelivery' : 'replay'
+      const slot = byJti.get(entry.jti)
+      const prior = slot === undefined ? undefined : typeof slot === 'string' ? (entry.index === 0 ? slot : undefined) : slot.get(entry.index)
+      if (prior !== undefined) return prior === entry.coordinates && entry.firstDelivery !== true ? 'redelivery' : 'replay'
+      if (slot === undefined) {
+        if (entry.index === 0) byJti.set(entry.jti, entry.coordinates)
+        else byJti.set(entry.jti, new Map([[entry.index, entry.coordinates]]))
+        expJti.push(entry.jti)
+        expAt.push(entry.expiresAt)
+      } else if (typeof slot === 'string') {
+        byJti.set(entry.jti, new Map([[0, slot], [entry.index, entry.coordinates]]))
+      } else {
+        slot.set(entry.index, entry.coordinates)
       }
-      seen.set(k, { coordinates: entry.coordinates, expiresAt: entry.expiresAt })
-      if (seen.size > max) {
-        const oldest = seen.keys().next()
-        if (oldest.done !== true) seen.delete(oldest.value)
-      }
+      count++
+      while (count > max && head < expJti.length) advance()
       return 'first'
     },
     get size() {
-      return seen.size
+      return count
     },
   }
   return store
