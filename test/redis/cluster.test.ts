@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Cluster } from 'ioredis'
 import { randomUUID } from 'node:crypto'
-import { createRedisReplayStore } from '@idctx/redis'
+import { createRedisReplayStore, createRedisRevocationStore } from '@idctx/redis'
 import { groupReplayScenario } from './group-scenario.js'
 import { redisServerMissing, startLocalCluster, type LocalCluster } from './servers.js'
 
@@ -38,6 +38,38 @@ describe.skipIf(missing !== undefined)('Redis replay store on a local 3-node Red
       expect(perNode.reduce((a, b) => a + b, 0)).toBe(jtis.length)
     } finally {
       client.disconnect()
+    }
+  })
+
+  it('the deny-list on the cluster: a revocation on one instance reaches another', async () => {
+    const nodes = [...(cluster as LocalCluster).nodes]
+    const a = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+    const b = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+    const prefix = `test:${randomUUID()}`
+    const ra = createRedisRevocationStore({ client: a, prefix })
+    const rb = createRedisRevocationStore({ client: b, prefix })
+    try {
+      await Promise.all([ra.ready(), rb.ready()])
+      const ids = { kid: 'k', jti: 'j', txn: 't', sub: 's', tid: 'acme' }
+      expect(rb.isRevoked(ids)).toBe(false)
+      await ra.revoke('txn', 't')
+      const started = Date.now()
+      while (!rb.isRevoked(ids)) {
+        if (Date.now() - started > 5_000) throw new Error('the revocation did not reach the other instance')
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      // A third instance loads it from the cluster.
+      const c = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } })
+      const rc = createRedisRevocationStore({ client: c, prefix })
+      await rc.ready()
+      expect(rc.isRevoked(ids)).toBe(true)
+      await rc.close()
+      c.disconnect()
+    } finally {
+      await ra.close()
+      await rb.close()
+      a.disconnect()
+      b.disconnect()
     }
   })
 
