@@ -42,6 +42,22 @@ case "$task" in
     rm -f "$report"
     exit "$status"
     ;;
+  test-node24)
+    # The same suite on Node 24 (AsyncLocalStorage on AsyncContextFrame, a newer OpenSSL), beside
+    # the machine's Node: the packages' sources run as they are, no build step depends on Node.
+    NODE24="$(bash scripts/ensure-node24.sh)"
+    echo "idctx: running the tests on $("$NODE24" --version)" >&2
+    services
+    report="$(mktemp -t idctx-vitest-XXXXXX.json)"
+    status=0
+    "$NODE24" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+    "$NODE24" -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      console.log(`Tests (Node 24): ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+    ' "$report" 2>/dev/null || true
+    rm -f "$report"
+    exit "$status"
+    ;;
   typecheck)
     typecheck
     ;;
@@ -66,7 +82,7 @@ case "$task" in
     "$PNPM" --filter @idctx/bench run bench "$@"
     ;;
   *)
-    echo "usage: scripts/run.sh test|unit|typecheck|demo|bench" >&2
+    echo "usage: scripts/run.sh test|test-node24|unit|typecheck|demo|bench" >&2
     exit 2
     ;;
 esac
