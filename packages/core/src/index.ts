@@ -26,6 +26,8 @@ export { hashLeaf, merkleRoot, merkleTree, rootFromProof, encodeProof, decodePro
 export type { MerkleProof } from './merkle.js'
 export {
   messageLeaf,
+  batchLeaf,
+  contextRecordHash,
   kafkaLeaf,
   bullmqLeaf,
   bullmqSchedulerLeaf,
@@ -36,7 +38,29 @@ export {
 } from './leaf.js'
 export type { KafkaBytes } from './leaf.js'
 export { createSigner } from './signer.js'
-export type { Signer, SignerOptions, SignOptions, SignedToken, MessageBinding } from './signer.js'
+export type {
+  Signer,
+  SignerOptions,
+  SignOptions,
+  SignedToken,
+  MessageBinding,
+  PreparedContext,
+  BatchCall,
+  SignedBatch,
+  SignedBatchCall,
+} from './signer.js'
+export {
+  BATCH_TYP,
+  BATCH_REQUIRED_CLAIMS,
+  PER_MESSAGE_CLAIMS,
+  CONTEXT_RECORD_REQUIRED,
+  batchClaimsSchema,
+  contextRecordSchema,
+  mergeBatchClaims,
+} from './batch-context.js'
+export type { BatchClaims, ContextRecord } from './batch-context.js'
+export { createTurnSigner } from './turn-signer.js'
+export type { TurnSigner, TurnSignerOptions, TurnCall, SignedCall } from './turn-signer.js'
 export { createVerifier } from './verifier.js'
 export type {
   Verifier,

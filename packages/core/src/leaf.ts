@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto'
 import { canonicalJson, canonicalJsonWithout } from './lib/canonical-json.js'
 import { hashPrefixedLeaf } from './merkle.js'
 
@@ -161,4 +162,48 @@ export function bullmqLeaf(queue: string, jobName: string, data: Record<string, 
  */
 export function bullmqSchedulerLeaf(queue: string, schedulerId: string, jobName: string, data: Record<string, unknown>): Buffer {
   return messageLeaf(bullmqDestination(queue, jobName), `scheduler:${encodeDestinationComponent(schedulerId)}`, canonicalJobData(data))
+}
+
+// The RFC 6962 leaf prefix 0x00, then the batch-profile domain tag (design, "Batch profile").
+const BATCH_PREFIX = Buffer.from('\0idctx-batch-leaf-v1\0', 'latin1')
+const BATCH_LEAF_INPUT = BATCH_PREFIX.length + 64
+// crypto.hash (Node >= 20.12) skips the Hash object.
+const oneShot = (nodeCrypto as { hash?: typeof nodeCrypto.hash }).hash
+
+/**
+ * SHA-256 of a context record (see `ContextRecord`), over its exact UTF-8 bytes: what a
+ * batch-profile leaf binds. A string is taken as its UTF-8 bytes.
+ *
+ * @example
+ * ```ts
+ * const h = contextRecordHash(headers['idctx-ctx']) // 32 bytes
+ * ```
+ */
+export function contextRecordHash(record: string | Uint8Array): Buffer {
+  if (typeof record === 'string') {
+    if (oneShot !== undefined) return Buffer.from(oneShot('sha256', record, 'binary'), 'latin1')
+    return nodeCrypto.createHash('sha256').update(record, 'utf8').digest()
+  }
+  return nodeCrypto.createHash('sha256').update(record).digest()
+}
+
+/**
+ * The leaf of one message under the batch profile (design, "Batch profile"):
+ * SHA-256(0x00 ‖ "idctx-batch-leaf-v1\0" ‖ SHA-256(context record) ‖ message leaf), where the
+ * message leaf is the single-profile leaf of the message ({@link messageLeaf}, {@link kafkaLeaf},
+ * {@link bullmqLeaf}). Moving a context record onto another message, or a message under another
+ * context record, changes the leaf. Throws a TypeError unless both inputs are 32 bytes.
+ *
+ * @example
+ * ```ts
+ * const leaf = batchLeaf(contextRecordHash(record), kafkaLeaf('orders', key, value))
+ * ```
+ */
+export function batchLeaf(contextRecordSha256: Uint8Array, leaf: Uint8Array): Buffer {
+  if (contextRecordSha256.length !== 32 || leaf.length !== 32) throw new TypeError('batchLeaf needs two 32-byte hashes')
+  const input = Buffer.allocUnsafe(BATCH_LEAF_INPUT)
+  BATCH_PREFIX.copy(input, 0)
+  input.set(contextRecordSha256, BATCH_PREFIX.length)
+  input.set(leaf, BATCH_PREFIX.length + 32)
+  return hashPrefixedLeaf(input)
 }

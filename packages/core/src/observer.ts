@@ -1,14 +1,28 @@
 import type { ReasonCode } from './reason-codes.js'
 
-/** Emitted once per signed token. Holds ids and hashes only, never the token or payloads. */
+/**
+ * Emitted once per signed token (one signature). Holds ids and hashes only, never the token,
+ * a context record or payloads.
+ */
 export interface SignedEvent {
+  /**
+   * `single`: a message token (`idctx+jwt`) of one identity context; `batch`: a batch-profile
+   * token (`idctx-batch+jwt`, design "Batch profile") over the calls of one event-loop turn, each
+   * with its own context; `grant`: a job scheduler grant.
+   */
+  readonly profile: 'single' | 'batch' | 'grant'
   readonly iss: string
   readonly kid: string
   readonly alg: string
   readonly jti: string
-  readonly txn: string
-  readonly tid: string
-  readonly sub: string
+  /** The transaction id; for a batch token, the one every call shares, else undefined. */
+  readonly txn: string | undefined
+  /** The tenant; for a batch token, the one every call shares, else undefined. */
+  readonly tid: string | undefined
+  /** The principal; for a batch token, the one every call shares, else undefined. */
+  readonly sub: string | undefined
+  /** Number of identity contexts (calls) the token covers: 1 except for a batch token. */
+  readonly contexts: number
   /** Distinct destinations the token covers. */
   readonly destinations: readonly string[]
   /** Number of messages the token signs. */
