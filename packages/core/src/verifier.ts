@@ -4,7 +4,8 @@ import { ConfigError, type KeyError, VerificationError } from './errors.js'
 import type { Algorithm, IdctxKey, Jwks } from './keys.js'
 import type { KeySource } from './key-set.js'
 import { parseOptions } from './lib/options.js'
-import { Fail, TYP, type Checked, type Entry, type Known, type TokenKind } from './lib/verify/checked.js'
+import { accepts, Fail, wantedTyp, type Accepted, type Checked, type Entry, type Known } from './lib/verify/checked.js'
+import { createRecordCheck } from './lib/verify/context-records.js'
 import { createKeyLookup } from './lib/verify/key-lookup.js'
 import { createMessageCheck, type DeferredReplay } from './lib/verify/message-checks.js'
 import { checkNumbers, issuerSource, memberName, optionsSchema } from './lib/verify/options.js'
@@ -42,6 +43,16 @@ export interface VerifierOptions {
   maxExpiryGraceSeconds?: number
   /** Largest token accepted, in bytes, checked before decoding (default 4096). */
   maxTokenBytes?: number
+  /**
+   * Largest context record of a batch-profile message (`idctx-ctx`), in UTF-8 bytes, checked
+   * before it is decoded (default 2048, 256..65536): a larger one is `oversize`.
+   */
+  maxContextRecordBytes?: number
+  /**
+   * Parsed context records remembered, per record string (default 10000; 0 turns the cache off).
+   * The messages of one call share a record, so each call's record is parsed once.
+   */
+  contextRecordCacheSize?: number
   /** Deepest actor chain accepted (default 8). */
   maxActorDepth?: number
   /** Which producer may publish where, for which tenants. Omitted: every trusted issuer anywhere. */
@@ -65,12 +76,24 @@ export interface VerifierOptions {
 /** The tenant a message must belong to, derived independently of the token. */
 export type ExpectedTenant = string | readonly string[] | { readonly any: true }
 
-/** One message to verify, as an adapter sees it. */
+/**
+ * One message to verify, as an adapter sees it — of either profile (design, "Batch profile"): a
+ * single-profile message has a token (`idctx+jwt`) and no context record; a batch-profile message
+ * has a token (`idctx-batch+jwt`), its context record and its proof.
+ */
 export interface VerifyInput {
   /** Every value of the token carrier found on the message (0 → missing, 2+ → duplicate). */
   readonly tokens: readonly (string | Buffer)[]
   /** The `idctx-proof` value, when the message has one. */
   readonly proof?: string | Buffer | undefined
+  /**
+   * Every value of the context record carrier found on the message (Kafka header `idctx-ctx`,
+   * the third part of BullMQ's `__idctx`), whatever their values, like `tokens`; omitted or empty
+   * when there is none. With a batch-profile token: none → `malformed`, 2+ → `duplicate`, larger
+   * than `maxContextRecordBytes` → `oversize`. With a single-profile token or a grant, any
+   * occurrence → `malformed` (a carrier of the other profile).
+   */
+  readonly contextRecord?: readonly (string | Buffer)[] | undefined
   /** Where the message was actually delivered: `kafka:<topic>` or `bullmq:<queue>/<name>`. */
   readonly destination: string
   /** The leaf recomputed from the actual message, or a function computing it (called lazily). */
@@ -105,6 +128,12 @@ export interface VerifyInput {
 /** A successful verification. */
 export interface Verified {
   readonly ok: true
+  /**
+   * The claims the message verified with. Single profile: the token's claims. Batch profile: the
+   * token's `iss`, `aud`, `jti`, `iat`, `exp`, `nbf`, `dst`, `mh` merged with the message's
+   * context record's `sub`, `tid`, `txn`, `pty`, `roles`, `scope`, `act`, `trc` (its nonce `n`
+   * left out) — the same shape either way.
+   */
   readonly claims: IdctxClaims
   /** The context to run the handler in (and to carry to the next hop). */
   readonly context: VerifiedContext
@@ -126,9 +155,13 @@ export type VerifyResult = Verified | Rejected
 export interface Verifier {
   readonly audience: string
   /**
-   * Verifies a message token (`typ` `idctx+jwt`) in the design's order. Returns a result for every
-   * input a producer or a broker can put on a message; throws only when infrastructure failed (a
-   * store or key source could not answer: retry) or the adapter passed an invalid number
+   * Verifies a message of either profile in the design's order: a single-profile token (`typ`
+   * `idctx+jwt`), or a batch-profile token (`idctx-batch+jwt`) with the message's context record
+   * (design, "Batch profile": steps 1–6 once per token, cached; then per message the record,
+   * the binding with the batch leaf, time, tenant, ACL, scopes and deny-list with the record's
+   * `sub`/`tid`/`txn`, and replay on (jti, leaf position)). Returns a result for every input a
+   * producer or a broker can put on a message; throws only when infrastructure failed (a store or
+   * key source could not answer: retry) or the adapter passed an invalid number
    * ({@link ConfigError}).
    */
   verify(input: VerifyInput): Promise<VerifyResult>
@@ -190,6 +223,12 @@ async function sequential<T, R>(items: readonly T[], fn: (item: T) => R | Promis
  * its result is cached per token string, so a batch signed with one token costs one signature
  * check plus a few SHA-256 calls per message.
  *
+ * Both profiles go through `verify` and `verifyMany`: a batch-profile token (`idctx-batch+jwt`)
+ * is checked once (steps 1–6, cached), then each message's context record (`contextRecord`:
+ * present, one, `maxContextRecordBytes`, the claim rules, cached per string), its binding to the
+ * batch leaf, the token's time, and tenant, ACL, scopes, deny-list with the record's `sub`,
+ * `tid`, `txn` (design, "Batch profile"). Throws a {@link ConfigError} for invalid options.
+ *
  * @example
  * ```ts
  * const verifier = createVerifier({
@@ -230,15 +269,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
   const keys = createKeyLookup(issuers)
   const cache = createTokenCache(o.cacheSize, o.proofNodeCacheSize, o.clockToleranceSeconds + o.maxExpiryGraceSeconds)
-  const verifyToken = createTokenCheck(o, algorithms, keys, Math.max(o.maxActorDepth, 8) + 1)
-  const checkMessage = createMessageCheck(o, clock, cache)
+  const maxNesting = Math.max(o.maxActorDepth, 8) + 1
+  const verifyToken = createTokenCheck(o, algorithms, keys, maxNesting)
+  const records = createRecordCheck(o, maxNesting)
+  const checkMessage = createMessageCheck(o, clock, cache, records)
   /** Uncached tokens being checked right now, with what the first check learned for events. */
   const inflight = new Map<string, { promise: Promise<Entry | Fail>; known: Known }>()
 
   // The checks below return a plain value whenever nothing had to wait (a cached token, in-memory
   // or no stores) and a promise only when something did: one consumed record then costs no promise
   // of its own beyond `verify`'s, which matters at tens of thousands of records a second.
-  const check = (input: VerifyInput, known: Known, kind: TokenKind, deferred?: DeferredReplay): Checked | Promise<Checked> => {
+  const check = (input: VerifyInput, known: Known, accepted: Accepted, deferred?: DeferredReplay): Checked | Promise<Checked> => {
     // 1. carrier
     const tokens = input.tokens
     if (!Array.isArray(tokens)) return new Fail(ReasonCode.Malformed, 'the idctx carrier is not a list of values')
@@ -257,21 +298,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const token = typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1')
 
     const entry = cache.get(token)
-    if (entry !== undefined && entry.kind !== kind) return new Fail(ReasonCode.WrongTyp, `token typ is not ${TYP[kind]}`, 'typ')
+    if (entry !== undefined && !accepts(accepted, entry.kind)) return new Fail(ReasonCode.WrongTyp, `token typ is not ${wantedTyp(accepted)}`, 'typ')
     if (entry !== undefined && entry.source.get(entry.header.kid) === entry.key) {
       known.tokenSha256 = entry.tokenSha256
       known.kid = entry.header.kid
       known.claims = entry.claims
-      return checkMessage(input, entry, true, deferred)
+      return checkMessage(input, entry, true, deferred, known)
     }
     if (entry !== undefined) cache.evict(token, entry)
     // Single flight: the records of one send usually arrive together, and only the first of them
     // checks the signature; the others wait for its result.
-    const flightKey = kind === 'message' ? token : `${kind}\0${token}`
+    const flightKey = accepted === 'message' ? token : `${accepted}\0${token}`
     let flight = inflight.get(flightKey)
     if (flight === undefined) {
       const leader: Known = { tokenSha256: createHash('sha256').update(raw).digest('hex') }
-      const promise = verifyToken(token, leader, kind).then((r) => {
+      const promise = verifyToken(token, leader, accepted).then((r) => {
         if (!(r instanceof Fail)) cache.add(token, r)
         return r
       })
@@ -285,18 +326,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const shared = flight
     return shared.promise.then((r) => {
       Object.assign(known, shared.known)
-      return r instanceof Fail ? r : checkMessage(input, r, false, deferred)
+      return r instanceof Fail ? r : checkMessage(input, r, false, deferred, known)
     })
   }
 
-  const verify = async (input: VerifyInput, kind: TokenKind): Promise<VerifyResult> => {
+  const verify = async (input: VerifyInput, accepted: Accepted): Promise<VerifyResult> => {
     checkNumbers(input)
     // Without an observer nothing reads the duration: skip the clock calls.
     const started = o.observer !== undefined ? performance.now() : 0
     const known: Known = {}
     // A store failing throws (fail closed) instead of rejecting: the message is not at fault, so
     // the adapter retries it rather than dead-lettering it.
-    const pending = check(input, known, kind)
+    const pending = check(input, known, accepted)
     const r = pending instanceof Promise ? await pending : pending
     return finish(input, known, r, started)
   }
@@ -355,7 +396,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return { ok: false, error, tokenSha256: known.tokenSha256 }
     }
     const { entry, cached } = r
-    const c = entry.claims
+    // A batch-profile message verified with its token's claims merged with its context record.
+    const holder = r.merged ?? (entry as Entry & { kind: 'message' | 'grant' })
+    const c = holder.claims
     if (observed) {
       notify(o.observer, 'onVerified', {
         iss: c.iss,
@@ -372,12 +415,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
         durationMs,
       })
     }
-    // Every record of a batch shares its token and usually its destination: build the (frozen)
-    // context once per pair instead of once per record.
-    let context = entry.context
+    // Every record of a batch shares its token (and, under the batch profile, the records of one
+    // call share their context record) and usually its destination: build the (frozen) context
+    // once per pair instead of once per record.
+    let context = holder.context
     if (context === undefined || context.destination !== input.destination) {
       context = verifiedContext(c, input.destination, entry.tokenSha256)
-      entry.context = context
+      holder.context = context
     }
     return { ok: true, claims: c, context, tokenSha256: entry.tokenSha256, cached }
   }
@@ -392,7 +436,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!r.ok) throw r.error
       return r
     },
-    clearCache: () => cache.clear(),
+    clearCache: () => {
+      cache.clear()
+      records.clear()
+    },
     ready: () => keys.ready(),
   }
 }

@@ -18,6 +18,8 @@ export const optionsSchema = z.strictObject({
   maxGrantLifetimeSeconds: z.number().int().positive().max(86_400 * 366).default(86_400 * 7),
   maxExpiryGraceSeconds: z.number().int().min(0).max(86_400).default(0),
   maxTokenBytes: z.number().int().min(256).max(65_536).default(4096),
+  maxContextRecordBytes: z.number().int().min(256).max(65_536).default(2048),
+  contextRecordCacheSize: z.number().int().min(0).max(10_000_000).default(10_000),
   maxActorDepth: z.number().int().min(1).max(32).default(8),
   producerAcl: z
     .record(

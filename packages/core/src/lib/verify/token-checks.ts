@@ -1,9 +1,10 @@
-import { actorDepth, claimsSchema, REQUIRED_CLAIMS } from '../../claims.js'
+import { BATCH_REQUIRED_CLAIMS, batchClaimsSchema, PER_MESSAGE_CLAIMS, type BatchClaims } from '../../batch-context.js'
+import { actorDepth, claimsSchema, REQUIRED_CLAIMS, type IdctxClaims } from '../../claims.js'
 import type { Algorithm } from '../../keys.js'
 import { decodeBase64url } from '../base64url.js'
 import { verifyBytes } from '../jws.js'
 import { ReasonCode } from '../../reason-codes.js'
-import { Fail, TYP, type Entry, type Known, type TokenKind } from './checked.js'
+import { Fail, TYP, wantedTyp, type Accepted, type Entry, type Known, type TokenKind } from './checked.js'
 import { nestsDeeperThan, parseJsonObject, strictUtf8 } from './json.js'
 import type { KeyLookup } from './key-lookup.js'
 import { memberName, type VerifierConfig } from './options.js'
@@ -12,8 +13,20 @@ const ALLOWED_HEADER = new Set(['alg', 'kid', 'typ'])
 /** A header is a flat object of three strings: nesting past 2 is never legitimate. */
 const MAX_HEADER_NESTING = 2
 
-/** Steps 2–6 of the verification order: what depends on the token alone (the cacheable part). */
-export type TokenCheck = (token: string, known: Known, kind: TokenKind) => Promise<Entry | Fail>
+/**
+ * Steps 2–6 of the verification order: what depends on the token alone (the cacheable part).
+ * `accepted` says which `typ`s the call takes: `message` both profiles of message tokens
+ * (`idctx+jwt`, `idctx-batch+jwt`), `grant` only grants.
+ */
+export type TokenCheck = (token: string, known: Known, accepted: Accepted) => Promise<Entry | Fail>
+
+/** The token kind a header `typ` names when the call accepts it, else undefined. */
+function kindOf(typ: unknown, accepted: Accepted): TokenKind | undefined {
+  if (accepted === 'grant') return typ === TYP.grant ? 'grant' : undefined
+  if (typ === TYP.message) return 'message'
+  if (typ === TYP.batch) return 'batch'
+  return undefined
+}
 
 /**
  * Builds steps 2–6: compact syntax, `typ`, `alg` and header members, the kid of a trusted issuer
@@ -27,13 +40,14 @@ export function createTokenCheck(
   maxPayloadNesting: number,
 ): TokenCheck {
   /** Steps 2–6: everything that depends on the token alone, cached by token string. */
-  return async (token, known, kind) => {
+  return async (token, known, accepted) => {
     const parts = token.split('.')
     if (parts.length !== 3) return new Fail(ReasonCode.Malformed, 'token is not a compact JWS')
     const [h64, p64, s64] = parts as [string, string, string]
     const header = parseJsonObject(h64, MAX_HEADER_NESTING)
     if (header === undefined) return new Fail(ReasonCode.Malformed, 'token header is not a base64url JSON object')
-    if (header.typ !== TYP[kind]) return new Fail(ReasonCode.WrongTyp, `token typ is not ${TYP[kind]}`, 'typ')
+    const kind = kindOf(header.typ, accepted)
+    if (kind === undefined) return new Fail(ReasonCode.WrongTyp, `token typ is not ${wantedTyp(accepted)}`, 'typ')
     const alg = header.alg
     if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) {
       return new Fail(ReasonCode.AlgNotAllowed, 'token alg is not allowed', 'alg')
@@ -70,25 +84,17 @@ export function createTokenCheck(
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
       return new Fail(ReasonCode.Malformed, 'payload is not a JSON object')
     }
-    for (const c of REQUIRED_CLAIMS) {
-      if (!Object.prototype.hasOwnProperty.call(payload, c)) return new Fail(ReasonCode.MissingClaim, `claim ${c} is missing`, c)
-    }
-    const parsed = claimsSchema.safeParse(payload)
-    if (!parsed.success) {
-      const claim = String(parsed.error.issues[0]?.path[0] ?? '')
-      return new Fail(ReasonCode.Malformed, `claim ${claim} has the wrong shape`, claim)
-    }
-    const claims = parsed.data
+    const parsed = kind === 'batch' ? batchClaims(payload) : messageClaims(payload)
+    if (parsed instanceof Fail) return parsed
+    const claims = parsed
     if (claims.exp <= claims.iat) return new Fail(ReasonCode.Malformed, 'exp is not after iat', 'exp')
-    if (actorDepth(claims.act) > o.maxActorDepth) return new Fail(ReasonCode.Malformed, 'actor chain too deep', 'act')
+    if (kind !== 'batch' && actorDepth((claims as IdctxClaims).act) > o.maxActorDepth) return new Fail(ReasonCode.Malformed, 'actor chain too deep', 'act')
     known.claims = claims
     if (claims.iss !== found.issuer) return new Fail(ReasonCode.WrongIssuer, 'the key does not belong to the token issuer', 'iss')
     if (claims.aud !== o.audience) return new Fail(ReasonCode.WrongAudience, 'token audience does not match', 'aud')
     const root = decodeBase64url(claims.mh)
     if (root === undefined) return new Fail(ReasonCode.Malformed, 'claim mh is not canonical base64url', 'mh')
-    return {
-      kind,
-      claims,
+    const base = {
       header: { alg: alg as Algorithm, kid },
       key: found.key,
       source: found.source,
@@ -97,5 +103,40 @@ export function createTokenCheck(
       nodes: new Map(),
       context: undefined,
     }
+    return kind === 'batch' ? { ...base, kind, claims: claims as BatchClaims } : { ...base, kind, claims: claims as IdctxClaims }
   }
+}
+
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k)
+
+/** A single-profile token's (or a grant's) claims: every required claim, then the schema. */
+function messageClaims(payload: object): IdctxClaims | Fail {
+  for (const c of REQUIRED_CLAIMS) {
+    if (!hasOwn(payload, c)) return new Fail(ReasonCode.MissingClaim, `claim ${c} is missing`, c)
+  }
+  const parsed = claimsSchema.safeParse(payload)
+  if (!parsed.success) {
+    const claim = String(parsed.error.issues[0]?.path[0] ?? '')
+    return new Fail(ReasonCode.Malformed, `claim ${claim} has the wrong shape`, claim)
+  }
+  return parsed.data
+}
+
+/**
+ * A batch-profile token's claims: every required claim, no per-user claim (those travel in each
+ * message's context record, and a token carrying one is of neither profile), then the schema.
+ */
+function batchClaims(payload: object): BatchClaims | Fail {
+  for (const c of BATCH_REQUIRED_CLAIMS) {
+    if (!hasOwn(payload, c)) return new Fail(ReasonCode.MissingClaim, `claim ${c} is missing`, c)
+  }
+  for (const c of PER_MESSAGE_CLAIMS) {
+    if (hasOwn(payload, c)) return new Fail(ReasonCode.Malformed, `claim ${c} belongs in the context record, not in a batch-profile token`, c)
+  }
+  const parsed = batchClaimsSchema.safeParse(payload)
+  if (!parsed.success) {
+    const claim = String(parsed.error.issues[0]?.path[0] ?? '')
+    return new Fail(ReasonCode.Malformed, `claim ${claim} has the wrong shape`, claim)
+  }
+  return parsed.data
 }
