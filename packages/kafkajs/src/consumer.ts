@@ -97,8 +97,11 @@ function validate(options: WrapConsumerOptions): void {
  *
  * For each record the wrapper reads every occurrence of the `idctx` header, whatever its value
  * (so `[token, null]` is `duplicate`, an absent header `missing`, a lone null value an empty token:
- * `missing`) and of `idctx-proof` (two are `binding_mismatch`), recomputes the leaf from the topic,
- * key and value actually delivered, and verifies destination `kafka:<topic>`, the expected
+ * `missing`), of `idctx-proof` (two are `binding_mismatch`) and of `idctx-ctx` (the context
+ * record of a batch-profile record: none with a batch token, or one with a single-profile token, is
+ * `malformed`; two are `duplicate`), recomputes the leaf from the topic, key and value actually
+ * delivered, and verifies — with the record's own identity under the batch profile — destination
+ * `kafka:<topic>`, the expected
  * tenant, the payload tenant, per-topic requirements and (with a replay store) coordinates
  * `topic/partition/offset` — a redelivery at the same coordinates is not a replay.
  *

@@ -12,8 +12,18 @@ import type { IHeaders } from 'kafkajs'
 export const IdctxHeader = {
   /** The compact JWS. Exactly one per record. */
   Token: 'idctx',
-  /** Leaf index and Merkle audit path, on records of a multi-record call. */
+  /**
+   * Leaf index and Merkle audit path: on records of a multi-record call, and on every record
+   * signed with the batch profile.
+   */
   Proof: 'idctx-proof',
+  /**
+   * The record's context record (design, "Batch profile"): the RFC 8785 JSON of its identity
+   * `{sub, tid, txn, pty?, roles?, scope?, act?, trc?, n}`, on every record whose `idctx` token is
+   * a batch-profile token (`idctx-batch+jwt`) shared with other calls of the same event-loop
+   * turn. Exactly one per such record; never on a single-profile record.
+   */
+  Context: 'idctx-ctx',
   /** Dead-letter records: the reason code the record was rejected with. */
   RejectReason: 'idctx-reject-reason',
   /** Dead-letter records: where the rejected record was consumed from. */
@@ -114,24 +124,26 @@ export function headerString(headers: RecordHeaders, name: string): string | und
   return typeof first === 'string' ? first : first.toString('utf8')
 }
 
+/** The carrier headers a wrapped producer writes and refuses to find on a record it signs. */
+const CARRIERS: readonly string[] = [IdctxHeader.Token, IdctxHeader.Proof, IdctxHeader.Context]
+
 /**
- * Whether the headers carry an idctx token or proof (under its exact name, any value).
+ * Whether the headers carry an idctx token, proof or context record (under its exact name, any
+ * value).
  *
  * @example
  * ```ts
  * hasIdctxHeaders({ idctx: token }) // true
+ * hasIdctxHeaders({ 'idctx-ctx': record }) // true
  * ```
  */
 export function hasIdctxHeaders(headers: RecordHeaders): boolean {
   if (headers === undefined || headers === null) return false
-  return (
-    Object.prototype.hasOwnProperty.call(headers, IdctxHeader.Token) ||
-    Object.prototype.hasOwnProperty.call(headers, IdctxHeader.Proof)
-  )
+  return CARRIERS.some((name) => Object.prototype.hasOwnProperty.call(headers, name))
 }
 
 /**
- * A copy of the headers without `idctx` and `idctx-proof`, for forwarding a consumed record's
+ * A copy of the headers without `idctx`, `idctx-proof` and `idctx-ctx`, for forwarding a consumed record's
  * headers (`traceparent` and the rest) to a new record that the wrapped producer signs afresh.
  * The copy is sendable by kafkajs: every value that is bytes or text is kept, in order (a plain
  * Uint8Array as a Buffer over its bytes); values kafkajs cannot send (`null`, `undefined`,
@@ -148,7 +160,7 @@ export function withoutIdctxHeaders(headers: RecordHeaders): IHeaders {
   const out: IHeaders = {}
   if (headers === undefined || headers === null || typeof headers !== 'object') return out
   for (const name of Object.keys(headers)) {
-    if (name === IdctxHeader.Token || name === IdctxHeader.Proof) continue
+    if (CARRIERS.includes(name)) continue
     const v: unknown = headers[name]
     const all = headerOccurrences(headers, name)
     const values = all.filter(isHeaderValue).map(asBufferOrString)

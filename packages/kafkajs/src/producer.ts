@@ -1,5 +1,6 @@
 import {
   ConfigError,
+  createTurnSigner,
   defaultContextStore,
   isContextStore,
   unknownOptions,
@@ -11,6 +12,8 @@ import {
   type IdentityContext,
   type MessageBinding,
   type Signer,
+  type SignedCall,
+  type TurnSigner,
 } from '@idctx/core'
 import type {
   Message,
@@ -33,7 +36,11 @@ export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/kafkajs.signin
  * (`ERR_IDCTX_CONFIG`) whose issues name the path and the fix.
  */
 export interface WrapProducerOptions {
-  /** Signs one token per `send`/`sendBatch` call (`createSigner` of `@idctx/core`). */
+  /**
+   * Signs the records (`createSigner` of `@idctx/core`): one token per event-loop turn, or one per
+   * `send`/`sendBatch` call with `batchProfile: false`. Its observer receives one `onSigned` per
+   * token.
+   */
   signer: Signer
   /**
    * Where the current identity context is read from (default: core's `defaultContextStore`); a
@@ -51,6 +58,24 @@ export interface WrapProducerOptions {
    * `traceparent` header to records that have none — for tracing without a Kafka instrumentation.
    */
   traceparent?: () => string | undefined
+  /**
+   * One signature per event-loop turn (default true; design, "Batch profile"): the `send` and
+   * `sendBatch` calls made in the same turn — on this producer and its transactions, whatever
+   * their identity contexts — are signed together when the turn ends (`setImmediate`) or when
+   * `maxBatchRecords` is reached. A call alone in its turn keeps the single profile (one
+   * self-contained token, as with `false`); calls that share a turn share one batch-profile token
+   * (`idctx-batch+jwt`) and each record also carries its context record (`idctx-ctx`) and proof
+   * (`idctx-proof`). Each call is still its own kafkajs `send`/`sendBatch`, made in call order,
+   * with its own result or error. `false`: every call signs its own token at once (no wait for
+   * the end of the turn; one signature per call).
+   */
+  batchProfile?: boolean
+  /**
+   * Most records one batch-profile token covers (default 1024, 2..1048576): a call that would
+   * bring the turn's records above it signs what is pending first. A call is never split: a call
+   * of more records is signed alone.
+   */
+  maxBatchRecords?: number
 }
 
 /**
@@ -64,11 +89,17 @@ export interface SendOptions {
   unsigned?: true
 }
 
-/** `send` and `sendBatch` that sign every record of the call with one token. */
+/** `send` and `sendBatch` that sign every record of the call. */
 export interface SigningSender {
   /**
-   * Signs the records with one token (header `idctx` on each, plus `idctx-proof` when there is
-   * more than one) and sends copies of them; the caller's objects are not modified.
+   * Signs the records and sends copies of them; the caller's objects are not modified. A call
+   * alone in its event-loop turn (or with `batchProfile: false`) gets its own token: header
+   * `idctx` on each record, plus `idctx-proof` when there is more than one. Calls sharing a turn
+   * share a batch-profile token: `idctx`, `idctx-proof` and `idctx-ctx` on every record. Rejects,
+   * before anything is signed or sent and without affecting other calls, with a `ConfigError`
+   * for unknown per-call options, a `SigningError` (`ERR_IDCTX_SIGNING`) for a missing or
+   * unsignable context or a record that already carries idctx headers, a TypeError for a record
+   * that is not `{ topic, messages }` with Buffer, string or null keys and values.
    */
   send(record: ProducerRecord, options?: SendOptions): Promise<RecordMetadata[]>
   /** Like `send`, with one token over every record of every topic of the batch. */
@@ -89,7 +120,12 @@ export interface ProducerLike extends KafkaSender {
   transaction(): Promise<KafkaSender>
 }
 
-/** A transaction whose `send`/`sendBatch` sign; `commit`, `abort`, `sendOffsets`, `isActive` are the client's. */
+/**
+ * A transaction whose `send`/`sendBatch` sign; `isActive` is the client's, and `commit`, `abort`
+ * and `sendOffsets` are the client's once every send of the transaction made before them has been
+ * signed and has settled (so no record of the transaction waits for the end of the turn while it
+ * commits).
+ */
 export type IdctxTransaction<T extends KafkaSender = Transaction> = Omit<T, 'send' | 'sendBatch'> & SigningSender
 
 /** A producer whose sends sign; every other member is the producer's own. */
@@ -105,7 +141,7 @@ function checkBytes(v: unknown, what: string): void {
 }
 
 /** Every option of {@link WrapProducerOptions}: any other key is refused at construction. */
-const PRODUCER_OPTIONS: readonly (keyof WrapProducerOptions)[] = ['signer', 'contextStore', 'requireContext', 'traceparent']
+const PRODUCER_OPTIONS: readonly (keyof WrapProducerOptions)[] = ['signer', 'contextStore', 'requireContext', 'traceparent', 'batchProfile', 'maxBatchRecords']
 /** Every per-call option of {@link SendOptions}. */
 const SEND_OPTIONS: readonly (keyof SendOptions)[] = ['context', 'unsigned']
 const SIGNER_HINT = 'it is an option of the signer: pass it to createSigner (@idctx/core), then the signer here'
@@ -133,6 +169,16 @@ function validate(options: WrapProducerOptions): void {
   if (options.requireContext !== undefined && typeof options.requireContext !== 'boolean') {
     issues.push({ path: 'requireContext', message: 'a boolean' })
   }
+  if (options.batchProfile !== undefined && typeof options.batchProfile !== 'boolean') {
+    issues.push({ path: 'batchProfile', message: 'a boolean (false: one token per call, signed at once)' })
+  }
+  const max = options.maxBatchRecords
+  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 2 || max > 2 ** 20)) {
+    issues.push({ path: 'maxBatchRecords', message: 'a whole number of records in 2..1048576' })
+  }
+  if (options.batchProfile === false && max !== undefined) {
+    issues.push({ path: 'maxBatchRecords', message: 'only applies with batchProfile: true (the default)' })
+  }
   if (issues.length > 0) throw new ConfigError('producer options', issues)
 }
 
@@ -152,24 +198,66 @@ function checkSendOptions(call: SendOptions): void {
   if (issues.length > 0) throw new ConfigError('send options', issues)
 }
 
+/** One call, checked and ready to sign: its groups of records, their leaves and its context. */
+interface PreparedCall {
+  readonly groups: readonly TopicMessages[]
+  readonly bindings: readonly MessageBinding[]
+  /** Undefined: the call is sent as it is (unsigned, or no context allowed, or no records). */
+  readonly context: IdentityContext | undefined
+  readonly traceparent: string | undefined
+}
+
+/** The carriers to put on a call's records: the token, each record's proof and the context record. */
+type Carriers = Pick<SignedCall, 'token' | 'proofs'> & { readonly contextRecord?: string | undefined }
+
+/** Runs a promise-returning function, turning a synchronous throw into a rejection. */
+function attempt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn()
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
+
+/** Remembers a call until it settles (without ever creating an unhandled rejection). */
+function track(set: Set<Promise<unknown>>, p: Promise<unknown>): void {
+  set.add(p)
+  const done = () => void set.delete(p)
+  p.then(done, done)
+}
+
 /**
  * Wraps a kafkajs producer so every `send` and `sendBatch` (also inside `transaction()`) carries a
- * signed identity context. One token signs all records of one call, across all topics of a
- * `sendBatch`: its `mh` is the Merkle root of the records' leaves (topic, key, exact value bytes),
- * every record gets header `idctx` with the token and, when the call has several records,
- * `idctx-proof` with its audit path. Lifting the header onto another record, changing the key or
- * value, or re-sending a record to another topic breaks the binding.
+ * signed identity context. A token's `mh` is the Merkle root of the leaves (topic, key, exact
+ * value bytes) of the records it signs, every record gets header `idctx` with the token and, when
+ * the token signs several records, `idctx-proof` with its audit path. Lifting the header onto
+ * another record, changing the key or value, or re-sending a record to another topic breaks the
+ * binding.
+ *
+ * One signature per event-loop turn (design, "Batch profile"; `batchProfile`, default true): the
+ * calls made in one turn are collected and signed when the turn ends (`setImmediate`) or at
+ * `maxBatchRecords`. A call alone in its turn is signed with the single profile — exactly the
+ * token one call always had. Calls sharing a turn share one batch-profile token whatever their
+ * contexts; each record then also carries `idctx-ctx`, its call's context record (its `sub`,
+ * `tid`, `txn`, …), and its proof. Each call remains its own client `send`/`sendBatch`, made in
+ * call order per producer, from the caller's async context, resolving or rejecting on its own; a
+ * call's bad input rejects that call alone, when it is made. `commit`, `abort` and `sendOffsets`
+ * of a transaction, and `disconnect`, first sign what is pending and wait for the calls made
+ * before them.
  *
  * The context is `options.context` of the call, else the current context of the context store —
  * inside a consumer wrapped with {@link wrapConsumer} that is the verified context of the record
  * being handled, so the new token keeps its `sub`, `tid` and `txn` and extends the actor chain.
+ * It is read, and checked, when the call is made.
  *
  * The caller's records and header objects are copied, never modified. A record that already has
- * an `idctx` or `idctx-proof` header is refused with a `SigningError` (strip forwarded headers
- * with `withoutIdctxHeaders`); all other headers, `traceparent` included, are kept.
+ * an `idctx`, `idctx-proof` or `idctx-ctx` header is refused with a `SigningError` (strip
+ * forwarded headers with `withoutIdctxHeaders`); all other headers, `traceparent` included, are
+ * kept.
  *
- * The returned object is a view of the producer: `connect`, `disconnect`, `on`, `events`,
- * `logger` and the rest are the producer's own.
+ * Throws a `ConfigError` (`ERR_IDCTX_CONFIG`) for invalid or unknown options. The returned object
+ * is a view of the producer: `connect`, `on`, `events`, `logger` and the rest are the producer's
+ * own.
  *
  * @example
  * ```ts
@@ -188,13 +276,19 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
   const store = options.contextStore ?? defaultContextStore
   const requireContext = options.requireContext ?? true
   const traceparentOf = options.traceparent
+  const turn: TurnSigner | undefined =
+    options.batchProfile === false ? undefined : createTurnSigner(signer, options.maxBatchRecords === undefined ? {} : { maxMessages: options.maxBatchRecords })
+  /** Calls of the producer itself and of its transactions not settled yet (for disconnect). */
+  const inflight = new Set<Promise<unknown>>()
 
-  const sign = (groups: readonly TopicMessages[], call: SendOptions | undefined): TopicMessages[] | undefined => {
+  /** Checks one call when it is made: options, context, records (nothing signed yet). */
+  const prepare = (groups: readonly TopicMessages[], call: SendOptions | undefined): PreparedCall => {
     if (call !== undefined) checkSendOptions(call)
-    if (call?.unsigned === true) return undefined
+    const unsigned: PreparedCall = { groups, bindings: [], context: undefined, traceparent: undefined }
+    if (call?.unsigned === true) return unsigned
     const context = call?.context ?? store.current()
     if (context === undefined) {
-      if (!requireContext) return undefined
+      if (!requireContext) return unsigned
       throw new SigningError('no identity context: run the send inside a context, pass { context }, or { unsigned: true }')
     }
     const bindings: MessageBinding[] = []
@@ -208,48 +302,96 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
         checkBytes(m.value, 'value')
         if (hasIdctxHeaders(m.headers)) {
           throw new SigningError(
-            `a message for ${group.topic} already has an ${IdctxHeader.Token} or ${IdctxHeader.Proof} header; remove it (withoutIdctxHeaders) or send { unsigned: true }`,
+            `a message for ${group.topic} already has an ${IdctxHeader.Token}, ${IdctxHeader.Proof} or ${IdctxHeader.Context} header; remove it (withoutIdctxHeaders) or send { unsigned: true }`,
           )
         }
         bindings.push({ destination, leaf: kafkaLeaf(group.topic, m.key, m.value) })
       }
     }
-    if (bindings.length === 0) return undefined
-    const signed = signer.sign(context, bindings)
-    const traceparent = traceparentOf?.()
+    if (bindings.length === 0) return unsigned
+    // The traceparent of the call's own span, read now: the records may be sent a turn later.
+    return { groups, bindings, context, traceparent: traceparentOf?.() }
+  }
+
+  /** Copies of the call's records with the carriers in their headers. */
+  const carry = (prep: PreparedCall, signed: Carriers): TopicMessages[] => {
     let i = 0
-    return groups.map((group) => ({
+    return prep.groups.map((group) => ({
       ...group,
       messages: group.messages.map((m): Message => {
         const proof = signed.proofs[i++]
         const headers: NonNullable<Message['headers']> = { ...m.headers, [IdctxHeader.Token]: signed.token }
         if (proof !== undefined) headers[IdctxHeader.Proof] = proof
-        if (traceparent !== undefined && headers.traceparent === undefined) headers.traceparent = traceparent
+        if (signed.contextRecord !== undefined) headers[IdctxHeader.Context] = signed.contextRecord
+        if (prep.traceparent !== undefined && headers.traceparent === undefined) headers.traceparent = prep.traceparent
         return { ...m, headers }
       }),
     }))
   }
 
-  const signingSender = (sender: KafkaSender): SigningSender => ({
-    async send(record, call) {
-      const signed = sign([record], call)
-      return sender.send(signed === undefined ? record : { ...record, messages: (signed[0] as TopicMessages).messages })
-    },
-    async sendBatch(batch, call) {
-      const signed = batch.topicMessages === undefined ? undefined : sign(batch.topicMessages, call)
-      return sender.sendBatch(signed === undefined ? batch : { ...batch, topicMessages: signed })
-    },
+  /**
+   * One call: checked now (a bad call rejects alone, before anything is signed); signed at once
+   * (batchProfile false) or with the rest of its turn; then handed to the client in call order,
+   * from the caller's own async context (a Kafka instrumentation sees the caller's span).
+   */
+  const run = <T>(groups: readonly TopicMessages[], call: SendOptions | undefined, deliver: (signed: TopicMessages[] | undefined) => Promise<T>, calls: Set<Promise<unknown>>): Promise<T> =>
+    attempt(() => {
+      const prep = prepare(groups, call)
+      if (turn === undefined) {
+        return deliver(prep.context === undefined ? undefined : carry(prep, signer.sign(prep.context, prep.bindings)))
+      }
+      // An unsigned call waits for the calls before it, so the client sees calls in their order.
+      // (No extra `then` on either promise: each resolves in call order, and one more hop would let
+      // a later call reach the client first.)
+      const order: Promise<SignedCall | void> = prep.context === undefined ? turn.barrier() : turn.sign({ context: prep.context, messages: prep.bindings })
+      const p = order.then((signed) => deliver(signed === undefined ? undefined : carry(prep, signed)))
+      track(calls, p)
+      if (calls !== inflight) track(inflight, p)
+      return p
+    })
+
+  const signingSender = (sender: KafkaSender, calls: Set<Promise<unknown>>): SigningSender => ({
+    send: (record, call) =>
+      run([record], call, (signed) => sender.send(signed === undefined ? record : { ...record, messages: (signed[0] as TopicMessages).messages }), calls),
+    sendBatch: (batch, call) =>
+      run(batch.topicMessages ?? [], call, (signed) => sender.sendBatch(signed === undefined ? batch : { ...batch, topicMessages: signed }), calls),
   })
 
-  const own = signingSender(producer)
-  return passthrough(producer, {
+  /** Signs what is pending now and waits until `calls` have settled (sent or failed). */
+  const settle = async (calls: Set<Promise<unknown>>): Promise<void> => {
+    turn?.flush()
+    while (calls.size > 0) await Promise.allSettled([...calls])
+  }
+
+  /** `name` of `target`, run once `calls` have settled; undefined when the target has no such method. */
+  const afterSettled = (target: object, name: string, calls: Set<Promise<unknown>>): ((...args: unknown[]) => Promise<unknown>) | undefined => {
+    const original = (target as Record<string, unknown>)[name]
+    if (typeof original !== 'function') return undefined
+    return async (...args: unknown[]) => {
+      await settle(calls)
+      return (original as (...a: unknown[]) => unknown).apply(target, args)
+    }
+  }
+
+  const own = signingSender(producer, inflight)
+  const overrides: Record<PropertyKey, unknown> = {
     send: own.send,
     sendBatch: own.sendBatch,
     async transaction(): Promise<KafkaSender> {
       const tx = await producer.transaction()
-      const s = signingSender(tx)
-      return passthrough(tx, { send: s.send, sendBatch: s.sendBatch })
+      const calls = new Set<Promise<unknown>>()
+      const s = signingSender(tx, calls)
+      const txOverrides: Record<PropertyKey, unknown> = { send: s.send, sendBatch: s.sendBatch }
+      // A transaction flushes before it commits: its records are signed and sent first.
+      for (const name of ['commit', 'abort', 'sendOffsets']) {
+        const wrapped = afterSettled(tx, name, calls)
+        if (wrapped !== undefined) txOverrides[name] = wrapped
+      }
+      return passthrough(tx, txOverrides)
     },
     [SIGNING_PRODUCER]: true,
-  }) as unknown as IdctxProducer<P>
+  }
+  const disconnect = afterSettled(producer, 'disconnect', inflight)
+  if (disconnect !== undefined) overrides.disconnect = disconnect
+  return passthrough(producer, overrides) as unknown as IdctxProducer<P>
 }

@@ -57,6 +57,9 @@ export function createRecordCheck(options: WrapConsumerOptions): { check: Record
         // Two proofs (whatever their values) cannot both be the record's: an empty proof never
         // decodes, so the binding fails.
         proof: proofs.length > 1 ? '' : proofs[0],
+        // Every occurrence of idctx-ctx, like idctx: the verifier tells missing (with a batch
+        // token), duplicate, oversize and a record beside a single-profile token apart.
+        contextRecord: carrierValues(headers, IdctxHeader.Context),
         destination: kafkaDestination(topic),
         leaf: () => kafkaLeaf(topic, message.key, message.value),
         expectedTenant,

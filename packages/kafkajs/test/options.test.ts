@@ -88,6 +88,17 @@ describe('wrapProducer options', () => {
     expect(issuesOf(() => wrapProducer(producer, { signer, requireContext: 'yes' as never }))).toEqual(['requireContext'])
   })
 
+  it('checks batchProfile and maxBatchRecords', () => {
+    expect(issuesOf(() => wrapProducer(producer, { signer, batchProfile: 'no' as never }))).toEqual(['batchProfile'])
+    expect(issuesOf(() => wrapProducer(producer, { signer, maxBatchRecords: 1 }))).toEqual(['maxBatchRecords'])
+    expect(issuesOf(() => wrapProducer(producer, { signer, maxBatchRecords: 2.5 }))).toEqual(['maxBatchRecords'])
+    expect(issuesOf(() => wrapProducer(producer, { signer, batchProfile: false, maxBatchRecords: 10 }))).toEqual(['maxBatchRecords'])
+    expect(() => wrapProducer(producer, { signer, batchProfile: true, maxBatchRecords: 2 ** 20 })).not.toThrow()
+    expect(configErrorOf(() => wrapProducer(producer, { signer, batchProfil: false } as never)).issues).toEqual([
+      { path: 'batchProfil', message: "unknown option 'batchProfil'; did you mean 'batchProfile'?" },
+    ])
+  })
+
   it('refuses unknown keys, naming the path and the fix', () => {
     expect(configErrorOf(() => wrapProducer(producer, { signer, requireContxt: false } as never)).issues).toEqual([
       { path: 'requireContxt', message: "unknown option 'requireContxt'; did you mean 'requireContext'?" },
@@ -96,7 +107,7 @@ describe('wrapProducer options', () => {
       { path: 'issuer', message: expect.stringMatching(/^unknown option 'issuer'; it is an option of the signer: pass it to createSigner/) },
     ])
     expect(configErrorOf(() => wrapProducer(producer, { signer, other: 1 } as never)).issues).toEqual([
-      { path: 'other', message: "unknown option 'other'; known options are signer, contextStore, requireContext, traceparent" },
+      { path: 'other', message: "unknown option 'other'; known options are signer, contextStore, requireContext, traceparent, batchProfile, maxBatchRecords" },
     ])
     expect(issuesOf(() => wrapProducer(producer, null as never))).toEqual([''])
   })
