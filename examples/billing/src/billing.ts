@@ -11,6 +11,8 @@ import {
   kafkaDestination,
   type IdctxObserver,
   type KeySet,
+  type KeySetDocument,
+  type ReadyReport,
 } from '@idctx/core'
 import { wrapQueue } from '@idctx/bullmq'
 import { headerString, wrapConsumer, type ConsumedRecord } from '@idctx/kafkajs'
@@ -50,6 +52,11 @@ export interface BillingOptions {
   bullPrefix?: string
   /** Consumer group (default `billing`). */
   groupId?: string
+  /**
+   * The private key set document of the `billing` issuer, the same for every replica
+   * (`keySetFromEnv`); without it this process generates a key of its own (one replica only).
+   */
+  keySet?: string | KeySetDocument | undefined
   /** Also receives the signer's, verifier's and consumer's events. */
   observer?: IdctxObserver
   kafkaLogLevel?: KafkaLogLevel
@@ -60,6 +67,8 @@ export interface BillingService {
   readonly keys: KeySet
   /** Accepted: verified records turned into invoice jobs. Rejected: reason codes; dispositions: per DLQ topic. */
   readonly stats: HopStats
+  /** The start-up check: fetches the orders JWKS if never fetched, and reports whether it could. */
+  ready(): Promise<ReadyReport>
   close(): Promise<void>
 }
 
@@ -98,12 +107,13 @@ function recordTenant({ message }: ConsumedRecord): string {
 export async function startBilling(options: BillingOptions): Promise<BillingService> {
   const topics = { orders: options.topics?.orders ?? DEFAULT_NAMES.ordersTopic, priority: options.topics?.priority ?? DEFAULT_NAMES.priorityTopic }
   const queueName = options.queue ?? DEFAULT_NAMES.invoiceQueue
-  const keys = serviceKeys('billing')
+  const keys = serviceKeys('billing', options.keySet)
   const counter = createHopCounter()
   const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
   const verifier = createVerifier({
     audience: options.audience,
     // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere
+    // Any one orders replica: all replicas share one key set, so each serves the same JWKS.
     issuers: { orders: createRemoteJwks(idctxJwksUrl(options.ordersUrl), { allowInsecureHttp: true }) },
     producerAcl: { orders: { destinations: [kafkaDestination(topics.orders), kafkaDestination(topics.priority)] } },
     requirements: { scopes: ['orders:write'] },
@@ -126,7 +136,10 @@ export async function startBilling(options: BillingOptions): Promise<BillingServ
   const deadLetters = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
   await deadLetters.connect()
   const consumer = wrapConsumer(
-    kafka.consumer({ groupId: options.groupId ?? 'billing', maxWaitTimeInMs: 250 }),
+    // While the orders JWKS cannot be reached (or a new kid waits for the refresh cooldown) verify
+    // throws KeyError and kafkajs retries the record: these retries ride out a blip of a minute
+    // without a crash; past them kafkajs restarts the consumer and the record comes back anyway.
+    kafka.consumer({ groupId: options.groupId ?? 'billing', maxWaitTimeInMs: 250, retry: { retries: 60, initialRetryTime: 200, maxRetryTime: 2000 } }),
     {
       verifier,
       tenant: { any: true },
@@ -174,6 +187,7 @@ export async function startBilling(options: BillingOptions): Promise<BillingServ
     url: http.url,
     keys,
     stats: counter.stats,
+    ready: () => verifier.ready(),
     async close() {
       await consumer.disconnect()
       await deadLetters.disconnect()

@@ -9,7 +9,15 @@ import { startGateway, type Gateway } from '@idctx/example-gateway'
 import { startIdentityProvider, type IdentityProvider } from '@idctx/example-identity-provider'
 import { startInvoiceWorker, type InvoiceWorker } from '@idctx/example-invoice-worker'
 import { startOrders, type OrdersService } from '@idctx/example-orders'
-import { createKafka, deadLetterTopicOf, ensureTopics, redisConnection, type KafkaLogLevel } from '@idctx/example-shared'
+import {
+  createKafka,
+  deadLetterTopicOf,
+  ensureTopics,
+  logUnreachableIssuers,
+  newKeySetDocument,
+  redisConnection,
+  type KafkaLogLevel,
+} from '@idctx/example-shared'
 
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
@@ -39,7 +47,12 @@ export interface Cluster {
   readonly audience: string
   readonly idp: IdentityProvider
   readonly gateway: Gateway
-  readonly orders: OrdersService
+  /**
+   * The orders replicas: started with one shared key set document, so they sign with the same key
+   * and serve the same JWKS; the gateway spreads requests over them, billing fetches the JWKS of
+   * the first one only.
+   */
+  readonly orders: readonly OrdersService[]
   readonly billing: BillingService
   readonly worker: InvoiceWorker
   /** What the attacker may reach, including the orders key for the two "insider" attacks. */
@@ -57,9 +70,16 @@ async function freePort(): Promise<number> {
   return port
 }
 
+/** How many orders replicas the demo runs. */
+export const ORDERS_REPLICAS = 2
+
 /**
- * Starts the identity provider, gateway, orders, billing and the invoice worker in this process,
- * wired like docker/compose.yaml wires the containers, on unique topics and a unique queue.
+ * Starts the identity provider, gateway, orders (two replicas), billing and the invoice worker in
+ * this process, wired like docker/compose.yaml wires the containers, on unique topics and a unique
+ * queue. The orders replicas share one key set: the document is generated once here and given to
+ * both (in a deployment: a secret every replica reads through IDCTX_KEYSET or IDCTX_KEYSET_FILE).
+ * Once all are up, every verifying service runs its start-up check (`verifier.ready()`); an
+ * issuer that cannot be reached fails the start.
  *
  * @example
  * ```ts
@@ -102,21 +122,30 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const idp = await startIdentityProvider()
     closers.push(() => idp.close())
     const gatewayPort = await freePort()
-    const orders = await startOrders({
-      kafkaBrokers: options.kafkaBrokers,
-      topics,
-      gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
-      audience,
-      kafkaLogLevel: level,
-      ...observer,
-    })
-    closers.push(() => orders.close())
-    const gateway = await startGateway({ port: gatewayPort, idpUrl: idp.url, ordersUrl: orders.url, audience, ...observer })
+    // Generate once, give to every replica: replicas of one service share one key set.
+    const ordersKeySet = JSON.stringify(newKeySetDocument('orders'))
+    const orders: OrdersService[] = []
+    for (let i = 0; i < ORDERS_REPLICAS; i++) {
+      const replica = await startOrders({
+        kafkaBrokers: options.kafkaBrokers,
+        topics,
+        gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+        audience,
+        keySet: ordersKeySet,
+        kafkaLogLevel: level,
+        ...observer,
+      })
+      closers.push(() => replica.close())
+      orders.push(replica)
+    }
+    const [firstOrders] = orders as [OrdersService, ...OrdersService[]]
+    const gateway = await startGateway({ port: gatewayPort, idpUrl: idp.url, ordersUrl: orders.map((o) => o.url), audience, ...observer })
     closers.push(() => gateway.close())
     const billing = await startBilling({
       kafkaBrokers: options.kafkaBrokers,
       redisUrl: options.redisUrl,
-      ordersUrl: orders.url,
+      // One replica's JWKS, as a load balancer would give any one: it lists the key of both.
+      ordersUrl: firstOrders.url,
       audience,
       topics,
       queue: names.queue,
@@ -135,6 +164,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...observer,
     })
     closers.push(() => worker.close())
+    // Start-up check of every verifying service: each trusted issuer's JWKS fetched once.
+    const unreachable: string[] = []
+    const log = (line: string) => void unreachable.push(line)
+    for (const [name, ready] of [...orders.map((o, i) => [`orders-${i + 1}`, () => o.ready()] as const), ['billing', () => billing.ready()] as const]) {
+      await logUnreachableIssuers(name, ready, log)
+    }
+    if (unreachable.length > 0) throw new Error(`the demo's services cannot reach their issuers' keys: ${unreachable.join('; ')}`)
     return {
       names,
       audience,
@@ -149,11 +185,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         audience,
         idpUrl: idp.url,
         gatewayUrl: gateway.url,
-        ordersUrl: orders.url,
+        ordersUrl: firstOrders.url,
         topics,
         queue: names.queue,
         bullPrefix: names.bullPrefix,
-        insider: { ordersKey: orders.keys },
+        insider: { ordersKey: firstOrders.keys },
       }),
       close,
     }

@@ -1,7 +1,7 @@
 import { runWithContext } from '@idctx/core'
 import { asExpected, runAttacks, type AttackOutcome, type Hop } from '@idctx/example-attacker'
 import type { Invoice } from '@idctx/example-invoice-worker/store'
-import { invoiceJobId, rejectedTotal, startTelemetry, type HopStats } from '@idctx/example-shared'
+import { combinedStats, invoiceJobId, rejectedTotal, startTelemetry, type HopStats } from '@idctx/example-shared'
 import { startCluster, type Cluster, type ClusterNames } from './cluster.js'
 import { driveTraffic, type PlacedOrder } from './traffic.js'
 import { servicesOf, traceTree, type TraceNode } from './trace-tree.js'
@@ -62,6 +62,11 @@ export interface DemoReport {
   readonly invoices: Readonly<Record<string, number>>
   readonly attacks: readonly AttackOutcome[]
   readonly trace: DemoTrace | undefined
+  /**
+   * The orders replicas: requests each accepted, and whether they published the same JWKS (one
+   * shared key set) — billing fetched only the first one's.
+   */
+  readonly ordersReplicas: { readonly accepted: readonly number[]; readonly sameJwks: boolean; readonly kids: readonly string[] }
   /** Everything that did not happen as it should; empty on success. */
   readonly unexpected: readonly string[]
   readonly durationMs: number
@@ -180,7 +185,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       for (const a of attacks) if (a.skipped === undefined) expectedRejections[a.hop][a.expected] = (expectedRejections[a.hop][a.expected] ?? 0) + 1
       const stats: Record<Hop, HopStats> = {
         gateway: cluster.gateway.stats,
-        orders: cluster.orders.stats,
+        orders: combinedStats(cluster.orders.map((o) => o.stats)),
         billing: cluster.billing.stats,
         'invoice-worker': cluster.worker.stats,
       }
@@ -206,6 +211,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
         if (missing.length > 0) unexpected.push(`the trace has no span of ${missing.join(', ')}`)
       }
 
+      // Replicas of orders share one key set: one JWKS, and billing (which fetched only the first
+      // replica's) accepted the records of every replica.
+      const jwks = await Promise.all(cluster.orders.map(async (o) => (await fetch(new URL('/.well-known/idctx-jwks.json', o.url))).text()))
+      const ordersReplicas = {
+        accepted: cluster.orders.map((o) => o.stats.accepted),
+        sameJwks: new Set(jwks).size === 1,
+        kids: (JSON.parse(jwks[0] ?? '{"keys":[]}') as { keys: { kid: string }[] }).keys.map((k) => k.kid),
+      }
+      if (!ordersReplicas.sameJwks) unexpected.push('the orders replicas publish different JWKS')
+      ordersReplicas.accepted.forEach((n, i) => {
+        if (n === 0) unexpected.push(`orders replica ${i + 1} accepted no request`)
+      })
+
       progress('stopping services')
       return {
         walkthrough,
@@ -217,6 +235,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
         invoices,
         attacks,
         trace,
+        ordersReplicas,
         unexpected,
         durationMs: Date.now() - started,
       }

@@ -52,6 +52,11 @@ export function formatSummary(r: DemoReport): string {
   out.push('')
   out.push(`  ${'hop'.padEnd(16)}${'accepted'.padStart(8)}${'rejected'.padStart(10)}   by reason`)
   for (const h of HOP_ORDER) out.push(hopLine(h, r.hops[h]))
+  const o = r.ordersReplicas
+  out.push(
+    `  orders ran ${o.accepted.length} replicas sharing one key set (${o.sameJwks ? 'one JWKS' : 'DIFFERENT JWKS'}, kid ${o.kids.join(', ')}): ` +
+      `${o.accepted.join(' + ')} requests; billing fetched the first replica's JWKS only`,
+  )
   const dlq = Object.entries(r.deadLetters)
   out.push('')
   out.push(`  dead-letter records: ${dlq.length === 0 ? '0' : dlq.map(([t, n]) => `${t} ${n}`).join(' · ')}`)

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
-import { combineObservers, createSigner, messageLeaf, type IdctxObserver, type KeySet } from '@idctx/core'
+import { combineObservers, createSigner, messageLeaf, type IdctxObserver, type KeySet, type KeySetDocument } from '@idctx/core'
 import { activeTraceId, createOtelObserver, traceparentOf } from '@idctx/otel'
 import {
   createHopCounter,
@@ -26,10 +26,15 @@ export interface GatewayOptions {
   idpUrl: string
   /** The audience of user tokens. */
   userAudience?: string
-  /** Where orders are forwarded. */
-  ordersUrl: string
+  /** Where orders are forwarded: one URL, or the URLs of several orders replicas (round robin). */
+  ordersUrl: string | readonly string[]
   /** The idctx audience (trust domain). */
   audience: string
+  /**
+   * The private key set document of the `gateway` issuer, the same for every replica
+   * (`keySetFromEnv`); without it this process generates a key of its own (one replica only).
+   */
+  keySet?: string | KeySetDocument | undefined
   /** Also receives the signer's events (an OpenTelemetry observer is always attached). */
   observer?: IdctxObserver
 }
@@ -63,7 +68,10 @@ interface Answer {
  * ```
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const keys = serviceKeys('gateway')
+  const keys = serviceKeys('gateway', options.keySet)
+  const ordersUrls = typeof options.ordersUrl === 'string' ? [options.ordersUrl] : [...options.ordersUrl]
+  if (ordersUrls.length === 0) throw new TypeError('startGateway: ordersUrl needs at least one URL')
+  let nextOrders = 0
   const signer = createSigner({
     issuer: 'gateway',
     audience: options.audience,
@@ -100,7 +108,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const { token } = signer.sign(context, [{ destination: ORDERS_HTTP_DESTINATION, leaf: messageLeaf(ORDERS_HTTP_DESTINATION, null, body) }])
     counter.accept()
     const traceparent = traceparentOf()
-    const forwarded = await fetch(new URL('/orders', options.ordersUrl), {
+    const ordersUrl = ordersUrls[nextOrders++ % ordersUrls.length] as string
+    const forwarded = await fetch(new URL('/orders', ordersUrl), {
       method: 'POST',
       headers: { 'content-type': 'application/json', idctx: token, ...(traceparent ? { traceparent } : {}) },
       body,

@@ -1,4 +1,4 @@
-import { intEnv, onShutdown, startTelemetry } from '@idctx/example-shared'
+import { intEnv, keySetFromEnv, onShutdown, startTelemetry } from '@idctx/example-shared'
 import { startGateway } from './gateway.js'
 
 const env = process.env
@@ -9,6 +9,8 @@ const gateway = await startGateway({
   idpUrl: env.IDP_URL ?? 'http://127.0.0.1:4000',
   ordersUrl: env.ORDERS_URL ?? 'http://127.0.0.1:4002',
   audience: env.IDCTX_AUDIENCE ?? 'shop',
+  // One key set document for every gateway replica: IDCTX_KEYSET or IDCTX_KEYSET_FILE.
+  keySet: keySetFromEnv(env),
 })
 console.log(`gateway listening on ${gateway.url}`)
 onShutdown(async () => {

@@ -10,8 +10,11 @@ import {
   createVerifier,
   defaultContextStore,
   messageLeaf,
+  KeyError,
   type IdctxObserver,
   type KeySet,
+  type KeySetDocument,
+  type ReadyReport,
 } from '@idctx/core'
 import { wrapProducer } from '@idctx/kafkajs'
 import { activeTraceId, contextFromTraceparent, createOtelObserver, traceparentOf } from '@idctx/otel'
@@ -41,6 +44,12 @@ export interface OrdersOptions {
   gatewayUrl: string
   /** The idctx audience (trust domain). */
   audience: string
+  /**
+   * The private key set document of the `orders` issuer (`importKeySet`), the same for every
+   * replica: from `IDCTX_KEYSET` / `IDCTX_KEYSET_FILE` (`keySetFromEnv`) or a secret manager.
+   * Without it this process generates a key of its own: fine for a single replica only.
+   */
+  keySet?: string | KeySetDocument | undefined
   /** Also receives the signer's and verifier's events (an OpenTelemetry observer is always attached). */
   observer?: IdctxObserver
   kafkaLogLevel?: KafkaLogLevel
@@ -48,9 +57,12 @@ export interface OrdersOptions {
 
 export interface OrdersService {
   readonly url: string
+  /** The orders key set (shared by every replica given the same `keySet` document). */
   readonly keys: KeySet
   /** Accepted: verified requests whose record was published. Rejected: idctx reason codes (and `invalid_order`). */
   readonly stats: HopStats
+  /** The start-up check: fetches the gateway's JWKS if never fetched, and reports whether it could. */
+  ready(): Promise<ReadyReport>
   close(): Promise<void>
 }
 
@@ -67,6 +79,10 @@ function headerValues(req: IncomingMessage, name: string): string[] {
  * inside the verified context, publishes the order to Kafka with a signing producer: the record's
  * token keeps the user, tenant and transaction, with `orders` on top of the actor chain.
  *
+ * Replicas: start every replica with the same `keySet` document, so they sign with one key set
+ * and serve one JWKS (`GET /.well-known/idctx-jwks.json`, `createJwksHandler`); billing may fetch
+ * it from any of them. While the gateway's JWKS cannot be reached, `POST /orders` answers 503.
+ *
  * @example
  * ```ts
  * const orders = await startOrders({ kafkaBrokers: ['127.0.0.1:39092'], gatewayUrl: gateway.url, audience: 'shop' })
@@ -74,7 +90,7 @@ function headerValues(req: IncomingMessage, name: string): string[] {
  */
 export async function startOrders(options: OrdersOptions): Promise<OrdersService> {
   const topics = { orders: options.topics?.orders ?? DEFAULT_NAMES.ordersTopic, priority: options.topics?.priority ?? DEFAULT_NAMES.priorityTopic }
-  const keys = serviceKeys('orders')
+  const keys = serviceKeys('orders', options.keySet)
   const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
   const verifier = createVerifier({
     audience: options.audience,
@@ -127,8 +143,16 @@ export async function startOrders(options: OrdersOptions): Promise<OrdersService
       },
     )
 
-  const placeOrder = async (req: IncomingMessage, body: Buffer) => {
-    const result = await verify(req, body)
+  const placeOrder = async (req: IncomingMessage, body: Buffer): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> => {
+    let result: Awaited<ReturnType<typeof verify>>
+    try {
+      result = await verify(req, body)
+    } catch (e) {
+      // The gateway's keys cannot be checked right now (JWKS unreachable, or a refresh held back by
+      // its cooldown): the token is not rejected, the caller retries.
+      if (e instanceof KeyError) return { status: 503, body: { error: 'identity keys unavailable, retry' }, headers: { 'retry-after': '1' } }
+      throw e
+    }
     if (!result.ok) {
       counter.reject(result.error.reason)
       return { status: 401, body: { error: 'idctx rejected', reason: result.error.reason } }
@@ -163,7 +187,7 @@ export async function startOrders(options: OrdersOptions): Promise<OrdersService
               const r = await placeOrder(req, body)
               span.setAttribute('http.response.status_code', r.status)
               if (r.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${r.status}` })
-              json(res, r.status, r.body)
+              json(res, r.status, r.body, r.headers)
             } finally {
               span.end()
             }
@@ -176,6 +200,7 @@ export async function startOrders(options: OrdersOptions): Promise<OrdersService
     url: http.url,
     keys,
     stats: counter.stats,
+    ready: () => verifier.ready(),
     async close() {
       await http.close()
       await raw.disconnect()

@@ -1,9 +1,19 @@
 export { kafkaBrokers, redisConnection, intEnv } from './env.js'
 export { startHttp, json } from './http.js'
 export type { Route, HttpServer } from './http.js'
-export { serviceKeys, jwksRoute, idctxJwksUrl, IDCTX_JWKS_PATH } from './keys.js'
+export {
+  serviceKeys,
+  newKeySetDocument,
+  keySetFromEnv,
+  jwksRoute,
+  idctxJwksUrl,
+  logUnreachableIssuers,
+  watchIssuers,
+  IDCTX_JWKS_PATH,
+  JWKS_MAX_AGE_SECONDS,
+} from './keys.js'
 export { ORDERS_HTTP_DESTINATION, DEFAULT_NAMES, deadLetterTopicOf, invoiceJobId } from './destinations.js'
-export { createHopCounter, rejectedTotal } from './stats.js'
+export { createHopCounter, combinedStats, rejectedTotal } from './stats.js'
 export type { HopStats, HopCounter } from './stats.js'
 export { createKafka, ensureTopics } from './kafka.js'
 export type { KafkaLogLevel } from './kafka.js'

@@ -61,3 +61,26 @@ export function createHopCounter(): HopCounter {
 export function rejectedTotal(stats: HopStats): number {
   return Object.values(stats.rejected).reduce((a, b) => a + b, 0)
 }
+
+/**
+ * One live view of several replicas' counters (e.g. every orders replica): accepted, rejections
+ * and dispositions summed at each read.
+ */
+export function combinedStats(parts: readonly HopStats[]): HopStats {
+  const sum = (pick: (s: HopStats) => Readonly<Record<string, number>>) => {
+    const out: Record<string, number> = {}
+    for (const p of parts) for (const [k, v] of Object.entries(pick(p))) out[k] = (out[k] ?? 0) + v
+    return out
+  }
+  return {
+    get accepted() {
+      return parts.reduce((n, p) => n + p.accepted, 0)
+    },
+    get rejected() {
+      return sum((p) => p.rejected)
+    },
+    get dispositions() {
+      return sum((p) => p.dispositions)
+    },
+  }
+}
