@@ -1,6 +1,6 @@
 import type { FlowJob, FlowOpts, FlowProducer, JobNode } from 'bullmq'
 import { passThrough } from './pass-through.js'
-import { rejecting, resolveSigningOptions, signJobs, type PendingJob } from './signing.js'
+import { afterSigning, prepareJobs, rejecting, resolveSigningOptions, type PendingJob } from './signing.js'
 import type { AddOptions, SigningOptions } from './types.js'
 
 type AnyFlowProducer = FlowProducer<any, any>
@@ -59,18 +59,32 @@ function rebuild(node: FlowNode, signed: readonly Record<string, unknown>[], nex
   return copy
 }
 
-function signFlows(o: ReturnType<typeof resolveSigningOptions>, flows: readonly FlowJob[], opts: FlowOpts | undefined, idctx: AddOptions | undefined): FlowJob[] {
+/**
+ * Checks every job of the flows now, then signs them (with the other calls of the turn, or at
+ * once) and hands the rebuilt flows to `deliver`.
+ */
+function signFlows<T>(
+  o: ReturnType<typeof resolveSigningOptions>,
+  flows: readonly FlowJob[],
+  opts: FlowOpts | undefined,
+  idctx: AddOptions | undefined,
+  deliver: (signed: FlowJob[]) => Promise<T>,
+): Promise<T> {
   const pending: PendingJob[] = []
   for (const f of flows) collect(f as FlowNode, opts, pending)
-  const signed = signJobs(o, pending, idctx)
-  const next = { i: 0 }
-  return flows.map((f) => rebuild(f as FlowNode, signed, next) as FlowJob)
+  const prep = prepareJobs(o, pending, idctx)
+  return afterSigning(o, prep, (signed) => {
+    const next = { i: 0 }
+    return deliver(flows.map((f) => rebuild(f as FlowNode, signed, next) as FlowJob))
+  })
 }
 
 /**
  * Wraps a BullMQ `FlowProducer` so that `add` and `addBulk` sign the parent and every child of a
- * flow — each bound to its own queue, name and data — with one token per call and a Merkle proof
- * per job. The producer is not modified; every other member passes through.
+ * flow — each bound to its own queue, name and data — with a Merkle proof per job under one
+ * token: the call's own, or, when other flow calls share its event-loop turn (option
+ * `batchProfile`, default true), the turn's batch-profile token with each job's context record.
+ * The producer is not modified; every other member passes through.
  *
  * A parent only becomes processable when its children are done: if they may take longer than the
  * token lifetime, give the call a longer `lifetimeSeconds` (see docs/bullmq.md).
@@ -94,11 +108,10 @@ export function wrapFlowProducer<F extends AnyFlowProducer>(flowProducer: F, opt
   const o = resolveSigningOptions('wrapFlowProducer options', options)
   const members: SignedFlowProducerMembers<F> = {
     add: (flow, opts, idctx) =>
-      rejecting(() => {
-        const [signed] = signFlows(o, [flow], opts, idctx)
-        return opts === undefined ? flowProducer.add(signed as FlowJob) : flowProducer.add(signed as FlowJob, opts)
-      }),
-    addBulk: (flows, idctx) => rejecting(() => flowProducer.addBulk(signFlows(o, flows, undefined, idctx))),
+      rejecting(() =>
+        signFlows(o, [flow], opts, idctx, ([signed]) => (opts === undefined ? flowProducer.add(signed as FlowJob) : flowProducer.add(signed as FlowJob, opts))),
+      ),
+    addBulk: (flows, idctx) => rejecting(() => signFlows(o, flows, undefined, idctx, (signed) => flowProducer.addBulk(signed))),
     unwrapped: flowProducer,
   }
   return passThrough(flowProducer, members)

@@ -143,7 +143,9 @@ type Outcome =
  * Wraps a BullMQ processor so that every job is verified before it runs. The returned function is
  * the BullMQ processor `(job, token, signal)` to give to `new Worker(...)`.
  *
- * - A message token is read from `job.data.__idctx` and verified for the destination
+ * - A message token is read from `job.data.__idctx` — with its proof and, for a job signed with
+ *   the batch profile (`<jws>~<proof>~<context record>`), the context record that holds the
+ *   job's own `sub`, `tid`, `txn` — and verified for the destination
  *   `bullmq:<queue>/<jobName>` (components percent-encoded), the job's data without `__idctx`,
  *   the expected tenant, and the delivery coordinates `<prefix>:<queue>/<jobId>` (job id
  *   percent-encoded). A retry (`attemptsMade > 0`) or a stalled re-run (`attemptsStarted > 1`)
@@ -253,6 +255,9 @@ export function createProcessor<DataType, ResultType, NameType extends string>(
     const input: VerifyInput = {
       tokens: carrier === undefined ? [] : [carrier.token],
       proof: carrier?.proof,
+      // The third part of `__idctx`: a batch-profile job's identity (the verifier refuses one
+      // beside a single-profile token or a grant, and a batch token without one).
+      contextRecord: carrier?.contextRecord === undefined ? [] : [carrier.contextRecord],
       destination,
       leaf:
         carrier?.kind !== 'grant'

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq'
 import { passThrough } from './pass-through.js'
 import { signedSchedulerTemplate } from './scheduler.js'
-import { rejecting, resolveSigningOptions, signJobs, type PendingJob } from './signing.js'
+import { afterSigning, prepareJobs, rejecting, resolveSigningOptions, type PendingJob } from './signing.js'
 import type { AddOptions, SchedulerOptions, SigningOptions } from './types.js'
 
 type AnyQueue = Queue<any, any, any, any, any, any, any, any>
@@ -21,12 +21,17 @@ type SchedulerArgs<Q extends AnyQueue> = Parameters<Q['upsertJobScheduler']>
 export interface SignedQueueMembers<Q extends AnyQueue> {
   /**
    * `Queue.add`, with the job signed for the current (or given) identity context. The data must
-   * be a plain, JSON-safe object without `__idctx`; the stored data gets the `__idctx` token.
-   * Rejects with a ConfigError for an unknown key in `idctx`, a SigningError when the data or
-   * the context cannot be signed; nothing is added then.
+   * be a plain, JSON-safe object without `__idctx`; the stored data gets the `__idctx` carrier.
+   * Adds of one event-loop turn share one batch-profile token (see `SigningOptions.batchProfile`);
+   * the job is added once its turn is signed, in call order. Rejects with a ConfigError for an
+   * unknown key in `idctx`, a SigningError when the data or the context cannot be signed —
+   * checked when the call is made, so a bad call fails alone and nothing is added then.
    */
   add(name: AddArgs<Q>[0], data: AddArgs<Q>[1], opts?: AddArgs<Q>[2], idctx?: AddOptions): ReturnType<Q['add']>
-  /** `Queue.addBulk`, with one token for the whole call and a Merkle proof per job. */
+  /**
+   * `Queue.addBulk`, with a Merkle proof per job under one token: the call's own (single
+   * profile), or its turn's (batch profile, when other calls share the turn).
+   */
   addBulk(jobs: BulkJobs<Q>, idctx?: AddOptions): ReturnType<Q['addBulk']>
   /**
    * `Queue.upsertJobScheduler`, with the template data checked like `add` checks it and a grant
@@ -65,6 +70,12 @@ function delayOf(queue: AnyQueue, opts: { delay?: number } | undefined): number 
  * context, bound to the queue, the job name and the exact data. The queue is not modified: the
  * result is a view that passes every other member (`close`, `getJob`, events, …) through.
  *
+ * The calls made in one event-loop turn are signed together (design, "Batch profile"; option
+ * `batchProfile`, default true): calls with the same token lifetime share one batch-profile token
+ * whatever their identity contexts, each job carrying its context record; a call alone in its
+ * turn keeps the single profile. Each call is still its own `Queue.add`/`addBulk`, made in call
+ * order once its turn is signed.
+ *
  * A delayed job (`opts.delay`, or the queue's default delay) gets a token that lives
  * `lifetimeSeconds + delay`, capped by `maxDelayLifetimeSeconds` (see docs/bullmq.md). A job
  * scheduler's template gets a grant (see `upsertJobScheduler`).
@@ -85,18 +96,18 @@ export function wrapQueue<Q extends AnyQueue>(queue: Q, options: SigningOptions)
     add: (name, data, opts, idctx) =>
       rejecting(() => {
         const pending: PendingJob = { queueName: queue.name, name, data, delayMs: delayOf(queue, opts) }
-        const [signed] = signJobs(o, [pending], idctx)
-        return queue.add(name, signed, opts) as ReturnType<Q['add']>
+        const prep = prepareJobs(o, [pending], idctx)
+        return afterSigning(o, prep, ([signed]) => queue.add(name, signed, opts)) as ReturnType<Q['add']>
       }),
     addBulk: (jobs, idctx) =>
       rejecting(() => {
         const list = jobs as { name: string; data: unknown; opts?: { delay?: number } }[]
-        const signed = signJobs(
+        const prep = prepareJobs(
           o,
           list.map((j) => ({ queueName: queue.name, name: j.name, data: j.data, delayMs: delayOf(queue, j.opts) })),
           idctx,
         )
-        return queue.addBulk(list.map((j, i) => ({ ...j, data: signed[i] }))) as ReturnType<Q['addBulk']>
+        return afterSigning(o, prep, (signed) => queue.addBulk(list.map((j, i) => ({ ...j, data: signed[i] })))) as ReturnType<Q['addBulk']>
       }),
     upsertJobScheduler: (schedulerId, repeatOpts, template, idctx) =>
       rejecting(() => {

@@ -2,12 +2,15 @@ import {
   bullmqDestination,
   bullmqLeaf,
   ConfigError,
+  createTurnSigner,
   defaultContextStore,
   SigningError,
   type ContextStore,
   type IdentityContext,
   type MessageBinding,
+  type SignedCall,
   type Signer,
+  type TurnSigner,
   isContextStore,
   unknownOptions,
 } from '@idctx/core'
@@ -17,7 +20,7 @@ import { checkCallOptions } from './options.js'
 import type { AddOptions, SigningOptions } from './types.js'
 
 /** The keys of {@link SigningOptions}; any other key is a ConfigError. */
-const SIGNING_OPTION_KEYS = ['signer', 'contextStore', 'lifetimeSeconds', 'maxDelayLifetimeSeconds', 'onMissingContext'] as const
+const SIGNING_OPTION_KEYS = ['signer', 'contextStore', 'lifetimeSeconds', 'maxDelayLifetimeSeconds', 'onMissingContext', 'batchProfile', 'maxBatchJobs'] as const
 /** The keys of the per-call {@link AddOptions}. */
 export const ADD_OPTION_KEYS = ['context', 'lifetimeSeconds'] as const
 
@@ -33,6 +36,8 @@ export interface ResolvedSigningOptions {
   readonly lifetimeSeconds: number | undefined
   readonly maxDelayLifetimeSeconds: number
   readonly onMissingContext: 'throw' | 'unsigned'
+  /** The calls of one event-loop turn signed together (design, "Batch profile"); undefined: `batchProfile: false`. */
+  readonly turn: TurnSigner | undefined
 }
 
 /** One job about to be added: where it goes, its data, and when it first becomes processable. */
@@ -69,6 +74,16 @@ export function resolveSigningOptions(what: string, options: SigningOptions): Re
   if (options.lifetimeSeconds !== undefined && options.lifetimeSeconds > max) {
     issues.push({ path: 'lifetimeSeconds', message: 'must not exceed maxDelayLifetimeSeconds' })
   }
+  if (options.batchProfile !== undefined && typeof options.batchProfile !== 'boolean') {
+    issues.push({ path: 'batchProfile', message: 'must be a boolean (false: one token per call, signed at once)' })
+  }
+  const maxJobs = options.maxBatchJobs
+  if (maxJobs !== undefined && (typeof maxJobs !== 'number' || !Number.isInteger(maxJobs) || maxJobs < 2 || maxJobs > 2 ** 20)) {
+    issues.push({ path: 'maxBatchJobs', message: 'must be a whole number of jobs in 2..1048576' })
+  }
+  if (options.batchProfile === false && maxJobs !== undefined) {
+    issues.push({ path: 'maxBatchJobs', message: 'only applies with batchProfile: true (the default)' })
+  }
   if (issues.length > 0) throw new ConfigError(what, issues)
   return Object.freeze({
     signer: options.signer,
@@ -76,6 +91,7 @@ export function resolveSigningOptions(what: string, options: SigningOptions): Re
     lifetimeSeconds: options.lifetimeSeconds,
     maxDelayLifetimeSeconds: max,
     onMissingContext: onMissing,
+    turn: options.batchProfile === false ? undefined : createTurnSigner(options.signer, maxJobs === undefined ? {} : { maxMessages: maxJobs }),
   })
 }
 
@@ -121,27 +137,71 @@ export function contextFor(o: ResolvedSigningOptions, call: { context?: Identity
   return context
 }
 
+/** Jobs of one call, checked and ready to sign: their data, leaves, lifetime and context. */
+export interface PreparedJobs {
+  readonly datas: readonly Record<string, unknown>[]
+  readonly messages: readonly MessageBinding[]
+  /** The lifetime to ask for (base plus the longest delay); undefined: the signer's default. */
+  readonly lifetime: number | undefined
+  /** Undefined: the jobs are added unsigned (`onMissingContext: 'unsigned'`, or no jobs). */
+  readonly context: IdentityContext | undefined
+}
+
 /**
- * Signs jobs with one token and returns each job's data with its `__idctx` carrier, in input
- * order. The per-call options and the data are validated first, so nothing is signed when one job
- * cannot be. Throws ConfigError (per-call options), SigningError (data, context, lifetime).
+ * Checks the jobs of one call when it is made — per-call options, names, data, lifetime, context —
+ * and computes their leaves. Nothing is signed. Throws ConfigError (per-call options),
+ * SigningError (data, context, lifetime), TypeError (names).
  */
-export function signJobs(o: ResolvedSigningOptions, jobs: readonly PendingJob[], call: AddOptions | undefined): Record<string, unknown>[] {
+export function prepareJobs(o: ResolvedSigningOptions, jobs: readonly PendingJob[], call: AddOptions | undefined): PreparedJobs {
   checkCallOptions('add options', call, ADD_OPTION_KEYS)
   for (const j of jobs) {
     if (typeof j.name !== 'string' || typeof j.queueName !== 'string') throw new TypeError('a job needs a string name and queue name')
   }
   const datas = jobs.map((j) => signableData(j.data))
-  if (jobs.length === 0) return []
+  if (jobs.length === 0) return { datas, messages: [], lifetime: undefined, context: undefined }
   const lifetime = lifetimeFor(o, jobs, call)
   const context = contextFor(o, call)
-  if (context === undefined) return datas
+  if (context === undefined) return { datas, messages: [], lifetime, context }
   const messages: MessageBinding[] = jobs.map((j, i) => ({
     destination: bullmqDestination(j.queueName, j.name),
     leaf: bullmqLeaf(j.queueName, j.name, datas[i] as Record<string, unknown>),
   }))
-  const signed = o.signer.sign(context, messages, lifetime === undefined ? {} : { lifetimeSeconds: lifetime })
-  return datas.map((d, i) => ({ ...d, [IDCTX_KEY]: encodeCarrier(signed.token, signed.proofs[i]) }))
+  return { datas, messages, lifetime, context }
+}
+
+/** The jobs' data with their `__idctx` carriers, in input order. */
+function carry(prep: PreparedJobs, signed: Pick<SignedCall, 'token' | 'proofs'> & { readonly contextRecord?: string | undefined }): Record<string, unknown>[] {
+  return prep.datas.map((d, i) => ({ ...d, [IDCTX_KEY]: encodeCarrier(signed.token, signed.proofs[i], signed.contextRecord) }))
+}
+
+/**
+ * Signs jobs with one token at once and returns each job's data with its `__idctx` carrier, in
+ * input order (the single profile, whatever the turn). The per-call options and the data are
+ * validated first, so nothing is signed when one job cannot be. Throws ConfigError (per-call
+ * options), SigningError (data, context, lifetime).
+ */
+export function signJobs(o: ResolvedSigningOptions, jobs: readonly PendingJob[], call: AddOptions | undefined): Record<string, unknown>[] {
+  const prep = prepareJobs(o, jobs, call)
+  if (prep.context === undefined) return [...prep.datas]
+  return carry(prep, o.signer.sign(prep.context, prep.messages, prep.lifetime === undefined ? {} : { lifetimeSeconds: prep.lifetime }))
+}
+
+/**
+ * Signs a prepared call — with the other calls of its event-loop turn (a batch-profile token;
+ * alone, the single profile), or at once with `batchProfile: false` — and hands the data with
+ * carriers to `deliver`, which adds them to BullMQ. Calls reach `deliver` in the order they were
+ * made (an unsigned one waits for the calls before it), from the caller's own async context.
+ * The promise rejects when signing or `deliver` fails.
+ */
+export function afterSigning<T>(o: ResolvedSigningOptions, prep: PreparedJobs, deliver: (datas: Record<string, unknown>[]) => Promise<T>): Promise<T> {
+  if (o.turn === undefined) {
+    if (prep.context === undefined) return deliver([...prep.datas])
+    return deliver(carry(prep, o.signer.sign(prep.context, prep.messages, prep.lifetime === undefined ? {} : { lifetimeSeconds: prep.lifetime })))
+  }
+  // One hop only, on either promise: each resolves in call order.
+  const order: Promise<SignedCall | void> =
+    prep.context === undefined ? o.turn.barrier() : o.turn.sign({ context: prep.context, messages: prep.messages, lifetimeSeconds: prep.lifetime })
+  return order.then((signed) => deliver(signed === undefined ? [...prep.datas] : carry(prep, signed)))
 }
 
 /** Runs `fn`, turning a synchronous throw into a rejected promise, as an async API should. */

@@ -23,8 +23,9 @@ import type { Job } from 'bullmq'
  */
 export interface SigningOptions {
   /**
-   * Signs one token per `add`, `addBulk` or flow call, and the grant of each
-   * `upsertJobScheduler`. Its observer receives `onSigned`.
+   * Signs the jobs — one token per event-loop turn, or per `add`, `addBulk` or flow call with
+   * `batchProfile: false` — and the grant of each `upsertJobScheduler`. Its observer receives one
+   * `onSigned` per token.
    */
   signer: Signer
   /**
@@ -50,6 +51,22 @@ export interface SigningOptions {
    * (default), or add the job `'unsigned'` (verifiers reject it as `missing` unless in audit mode).
    */
   onMissingContext?: 'throw' | 'unsigned'
+  /**
+   * One signature per event-loop turn (default true; design, "Batch profile"): the `add`,
+   * `addBulk` (and, on a flow producer, `add`/`addBulk`) calls made in the same turn, whatever
+   * their identity contexts, share one batch-profile token (`idctx-batch+jwt`), signed when the
+   * turn ends (`setImmediate`) or at `maxBatchJobs`; each job's `__idctx` is then
+   * `<jws>~<proof>~<context record>`. Calls group only when their token lifetimes agree (a delayed
+   * job's lifetime includes its delay). A call alone in its turn keeps the single profile
+   * (`<jws>` or `<jws>~<proof>`). Each call is still its own BullMQ call, made in call order,
+   * with its own result or error. `false`: every call signs its own token at once.
+   */
+  batchProfile?: boolean
+  /**
+   * Most jobs one batch-profile token covers (default 1024, 2..1048576); a call is never split:
+   * a call of more jobs is signed alone.
+   */
+  maxBatchJobs?: number
 }
 
 /**

@@ -19,15 +19,23 @@ describe('the __idctx carrier', () => {
     expect(decodeCarrier('h.p.s~0.2.abc')).toEqual({ kind: 'message', token: 'h.p.s', proof: '0.2.abc' })
   })
 
+  it('is token~proof~record for a job signed with the batch profile; the record is the rest, ~ included', () => {
+    const record = '{"act":{"sub":"orders"},"n":"AAAAAAAAAAAAAAAAAAAAAA","sub":"u~1","tid":"acme","txn":"t"}'
+    expect(encodeCarrier('h.p.s', '1.2.abc', record)).toBe(`h.p.s~1.2.abc~${record}`)
+    expect(decodeCarrier(`h.p.s~1.2.abc~${record}`)).toEqual({ kind: 'message', token: 'h.p.s', proof: '1.2.abc', contextRecord: record })
+    expect(() => encodeCarrier('h.p.s', undefined, record)).toThrow(TypeError)
+  })
+
   it('is g:<jws> for a job scheduler grant, which never reads as a message token', () => {
     expect(encodeGrantCarrier('h.p.s')).toBe('g:h.p.s')
     expect(decodeCarrier('g:h.p.s')).toEqual({ kind: 'grant', token: 'h.p.s', proof: undefined })
   })
 
-  it('round-trips any token and proof, and any grant', () => {
+  it('round-trips any token and proof, any token, proof and record, and any grant', () => {
     fc.assert(
-      fc.property(token, fc.option(proof, { nil: undefined }), (t, p) => {
-        expect(decodeCarrier(encodeCarrier(t, p))).toEqual({ kind: 'message', token: t, proof: p })
+      fc.property(token, fc.option(proof, { nil: undefined }), fc.string({ minLength: 1 }), (t, p, record) => {
+        expect(decodeCarrier(encodeCarrier(t, p))).toEqual({ kind: 'message', token: t, proof: p, contextRecord: undefined })
+        if (p !== undefined) expect(decodeCarrier(encodeCarrier(t, p, record))).toEqual({ kind: 'message', token: t, proof: p, contextRecord: record })
         expect(decodeCarrier(encodeGrantCarrier(t))).toEqual({ kind: 'grant', token: t, proof: undefined })
       }),
     )
@@ -35,7 +43,7 @@ describe('the __idctx carrier', () => {
 
   it('is absent when undefined and malformed for anything but a string of the documented forms', () => {
     expect(decodeCarrier(undefined)).toBeUndefined()
-    const malformed = [null, 42, true, {}, { t: 'x' }, ['h.p.s'], '~0.2.abc', 'h.p.s~', 'h.p.s~0.2~x', 'g:', 'g:h.p.s~0.2.abc']
+    const malformed = [null, 42, true, {}, { t: 'x' }, ['h.p.s'], '~0.2.abc', 'h.p.s~', 'h.p.s~0.2~', 'h.p.s~~{}', '~0.2~{}', 'g:', 'g:h.p.s~0.2.abc', 'g:h.p.s~0.2~{}']
     expect(malformed.map((v) => decodeCarrier(v))).toEqual(malformed.map(() => 'malformed'))
   })
 })

@@ -108,7 +108,7 @@ describe('signing jobs', () => {
     expect((f as ConfigError).issues).toEqual([{ path: 'onMissing', message: "unknown option 'onMissing'; did you mean 'onMissingContext'?" }])
     const g = thrownBy(() => wrapQueue(fakeQueue().queue, { signer, verbose: true } as never))
     expect((g as ConfigError).issues).toEqual([
-      { path: 'verbose', message: "unknown option 'verbose'; known options are signer, contextStore, lifetimeSeconds, maxDelayLifetimeSeconds, onMissingContext" },
+      { path: 'verbose', message: "unknown option 'verbose'; known options are signer, contextStore, lifetimeSeconds, maxDelayLifetimeSeconds, onMissingContext, batchProfile, maxBatchJobs" },
     ])
   })
 
