@@ -106,8 +106,9 @@ describe('Redis revocation store: a reload that fails after a reconnect', () => 
     const ids = { kid: 'k', jti: 'j', txn: 't', sub: 's', tid: 'acme' }
     expect(store.isRevoked(ids)).toBe(false)
 
-    // The subscriber's connection drops; on reconnect the reload fails twice.
-    failLoads = 2
+    // The subscriber's connection drops; on reconnect the reload fails 6 times (retried every
+    // 100 ms here: out of touch for longer than maxStalenessMs, so isRevoked throws meanwhile).
+    failLoads = 6
     const admin = track(new Redis(REDIS_URL))
     const line = String(await admin.client('LIST')).split('\n').find((l) => l.includes(` name=${name} `))
     await admin.call('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line ?? '')?.[1] ?? '-1')
