@@ -25,6 +25,10 @@ async function main(): Promise<void> {
     const { runBullmqBench } = await import('./bullmq.js')
     sections.push({ title: 'BullMQ: plain vs wrapped, same Redis', body: await runBullmqBench(log) })
   }
+  if (wanted('redis')) {
+    const { runRedisBench } = await import('./redis.js')
+    sections.push({ title: 'Shared stores on Redis vs in-memory, same run', body: await runRedisBench(log) })
+  }
   const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${platform()} ${arch()}`
   const md = [
     `Run: \`pnpm bench${only.length ? ` ${only.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)} — ${machine}.`,
