@@ -57,7 +57,15 @@ export const batchClaimsSchema = z.object({
   mh: claimsSchema.shape.mh,
 })
 
-/** The verified claims of a batch-profile token (no per-user claims). */
+/**
+ * The verified claims of a batch-profile token (no per-user claims): `iss`, `aud`, `jti`, `iat`,
+ * `exp` (epoch seconds), `mh`, and `nbf`, `dst` when present.
+ *
+ * @example
+ * ```ts
+ * const c: BatchClaims = { iss: 'orders', aud: 'shop', jti, iat, exp: iat + 300, mh }
+ * ```
+ */
 export type BatchClaims = z.infer<typeof batchClaimsSchema>
 
 /**
@@ -107,7 +115,14 @@ export interface ContextRecord {
   readonly n: string
 }
 
-/** Required members of a context record: one missing is `missing_claim`. */
+/**
+ * Required members of a context record: one missing is `missing_claim`.
+ *
+ * @example
+ * ```ts
+ * CONTEXT_RECORD_REQUIRED.includes('n') // true
+ * ```
+ */
 export const CONTEXT_RECORD_REQUIRED = ['sub', 'tid', 'txn', 'n'] as const
 
 /**

@@ -81,7 +81,13 @@ export interface SignedToken {
  * An identity context checked and made ready for signing by {@link Signer.prepare}, at the time
  * of the call that will carry it: the context, the W3C trace id current then (bound as `trc`),
  * and, when it fits `maxContextRecordBytes`, what its batch-profile context record will hold.
- * Opaque otherwise; only the signer that prepared it accepts it.
+ * Opaque otherwise; only the signer that prepared it accepts it (another signer's is a TypeError).
+ *
+ * @example
+ * ```ts
+ * const prepared = signer.prepare(ctx) // in the request, where the trace is current
+ * setImmediate(() => signer.sign(prepared, messages)) // trc is still the request's
+ * ```
  */
 export interface PreparedContext {
   /** The identity context as given (already checked). */
@@ -92,7 +98,14 @@ export interface PreparedContext {
   readonly batchable: boolean
 }
 
-/** The messages of one call of a batch: one identity context, one or more messages. */
+/**
+ * The messages of one call of a batch: one identity context, one or more messages.
+ *
+ * @example
+ * ```ts
+ * const call: BatchCall = { context: alice, messages: [{ destination: 'kafka:orders', leaf: kafkaLeaf('orders', k, v) }] }
+ * ```
+ */
 export interface BatchCall {
   /** The identity the messages are produced for: a context, or one prepared by this signer. */
   readonly context: IdentityContext | PreparedContext
@@ -100,7 +113,15 @@ export interface BatchCall {
   readonly messages: readonly MessageBinding[]
 }
 
-/** What {@link Signer.signBatch} returns: one token, and per call its record and proofs. */
+/**
+ * What {@link Signer.signBatch} returns: one token, and per call its record and proofs.
+ *
+ * @example
+ * ```ts
+ * const { token, calls } = signer.signBatch(batchCalls)
+ * const headersOf = (c: number, m: number) => ({ idctx: token, 'idctx-proof': calls[c].proofs[m], 'idctx-ctx': calls[c].contextRecord })
+ * ```
+ */
 export interface SignedBatch {
   /** The compact JWS (`typ` `idctx-batch+jwt`) for the `idctx` carrier of every message. */
   readonly token: string
@@ -113,7 +134,14 @@ export interface SignedBatch {
   readonly calls: readonly SignedBatchCall[]
 }
 
-/** The carriers of one call of a batch-profile token. */
+/**
+ * The carriers of one call of a batch-profile token.
+ *
+ * @example
+ * ```ts
+ * JSON.parse(call.contextRecord).sub // the call's user
+ * ```
+ */
 export interface SignedBatchCall {
   /** The context record (RFC 8785 JSON text) for the `idctx-ctx` carrier of each message of the call. */
   readonly contextRecord: string

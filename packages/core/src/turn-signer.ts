@@ -3,7 +3,14 @@ import type { IdentityContext } from './context.js'
 import type { SigningError } from './errors.js'
 import type { MessageBinding, PreparedContext, SignOptions, Signer } from './signer.js'
 
-/** Options of {@link createTurnSigner}. */
+/**
+ * Options of {@link createTurnSigner}.
+ *
+ * @example
+ * ```ts
+ * const turn = createTurnSigner(signer, { maxMessages: 256 })
+ * ```
+ */
 export interface TurnSignerOptions {
   /**
    * Most messages one token covers (default 1024, 2..1048576). A call that would bring a pending
@@ -13,7 +20,14 @@ export interface TurnSignerOptions {
   maxMessages?: number
 }
 
-/** One call to sign: its identity context, its messages and its token's timing. */
+/**
+ * One call to sign: its identity context, its messages and its token's timing.
+ *
+ * @example
+ * ```ts
+ * const call: TurnCall = { context: currentContext()!, messages: [{ destination: 'kafka:orders', leaf }], lifetimeSeconds: 360 }
+ * ```
+ */
 export interface TurnCall {
   /** The identity the messages are produced for (prepared now if it is a plain context). */
   readonly context: IdentityContext | PreparedContext
@@ -25,7 +39,14 @@ export interface TurnCall {
   readonly notBefore?: number | undefined
 }
 
-/** The carriers of one call's messages, as {@link TurnSigner.sign} resolves them. */
+/**
+ * The carriers of one call's messages, as {@link TurnSigner.sign} resolves them.
+ *
+ * @example
+ * ```ts
+ * const headers = { idctx: s.token, ...(s.proofs[i] && { 'idctx-proof': s.proofs[i] }), ...(s.contextRecord && { 'idctx-ctx': s.contextRecord }) }
+ * ```
+ */
 export interface SignedCall {
   /**
    * `single`: the call was alone in its turn (or alone with its lifetime and nbf), signed with
@@ -51,6 +72,12 @@ export interface SignedCall {
 /**
  * Signs the calls made in one event-loop turn together (design, "Batch profile: one signature
  * for every send of one event-loop turn"). See {@link createTurnSigner}.
+ *
+ * @example
+ * ```ts
+ * const signed = await turn.sign({ context, messages }) // checked now, signed when the turn ends
+ * await client.send(withCarriers(records, signed))     // in call order, in the caller's context
+ * ```
  */
 export interface TurnSigner {
   /** The signer every token comes from. */

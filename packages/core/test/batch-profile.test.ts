@@ -1,10 +1,14 @@
 import { describe, it, expect } from 'vitest'
-import { jwtVerify } from 'jose'
+import { createHash } from 'node:crypto'
+import { decodeProtectedHeader, jwtVerify } from 'jose'
 import fc from 'fast-check'
 import canonicalizeModule from 'canonicalize'
 import {
+  actorDepth,
+  batchClaimsSchema,
   batchLeaf,
   contextRecordHash,
+  contextRecordSchema,
   createMemoryReplayStore,
   createMemoryRevocationStore,
   createSigner,
@@ -13,6 +17,7 @@ import {
   merkleRoot,
   SigningError,
   VerificationError,
+  type IdctxKey,
   type IdentityContext,
   type ReasonCode,
   type RevocableId,
@@ -395,5 +400,159 @@ describe('property: no single-byte mutation of a batch token, context record or 
       }
     }
     expect(accepted).toEqual([])
+  })
+})
+
+// ---- differential: a jose-based reference for the batch profile ----
+
+const nodeHash = (l: Buffer, r: Buffer) => createHash('sha256').update(Buffer.from([1])).update(l).update(r).digest()
+
+/** An independent RFC 6962 audit-path walk (top-down recursion). */
+function walk(leaf: Buffer, m: number, n: number, path: Buffer[]): Buffer | undefined {
+  if (n === 1) return path.length === 0 ? leaf : undefined
+  if (path.length === 0) return undefined
+  let k = 1
+  while (k * 2 < n) k *= 2
+  const sibling = path[path.length - 1] as Buffer
+  const rest = path.slice(0, -1)
+  if (m < k) {
+    const left = walk(leaf, m, k, rest)
+    return left === undefined ? undefined : nodeHash(left, sibling)
+  }
+  const right = walk(leaf, m - k, n - k, rest)
+  return right === undefined ? undefined : nodeHash(sibling, right)
+}
+
+function referenceRoot(leaf: Buffer, proof: string): Buffer | undefined {
+  const m = /^(0|[1-9][0-9]{0,7})\.([1-9][0-9]{0,7})((?:\.[A-Za-z0-9_-]{43})*)$/.exec(proof)
+  if (m === null) return undefined
+  const index = Number(m[1])
+  const size = Number(m[2])
+  if (size < 2 || size > 2 ** 20 || index >= size) return undefined
+  const path: Buffer[] = []
+  for (const h of (m[3] as string).split('.').slice(1)) {
+    const bytes = Buffer.from(h, 'base64url')
+    if (bytes.toString('base64url') !== h) return undefined
+    path.push(bytes)
+  }
+  return walk(leaf, index, size, path)
+}
+
+const PER_USER = ['sub', 'tid', 'txn', 'pty', 'roles', 'scope', 'act', 'trc']
+
+/**
+ * The batch profile rebuilt on jose's jwtVerify (typ idctx-batch+jwt, required claims) plus the
+ * design's rules applied independently: no per-user claim, the claim schema, the lifetime cap,
+ * `dst`, exactly one record of at most 2048 UTF-8 bytes (BOM kept), canonical per the
+ * `canonicalize` package, the record schema and actor depth, a proof, the batch leaf walked to `mh`.
+ */
+async function referenceBatch(options: VerifierOptions, input: VerifyInput): Promise<boolean> {
+  try {
+    if (input.tokens.length !== 1) return false
+    const raw = input.tokens[0] as string | Buffer
+    if ((typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length) > 4096) return false
+    const token = typeof raw === 'string' ? raw : raw.toString('utf8')
+    const header = decodeProtectedHeader(token)
+    if (Object.keys(header).sort().join(',') !== 'alg,kid,typ') return false
+    let owner: string | undefined
+    let key: IdctxKey | undefined
+    for (const [issuer, keys] of Object.entries(options.issuers)) {
+      const found = (keys as readonly IdctxKey[]).find((k) => k.kid === header.kid)
+      if (found !== undefined) {
+        owner = issuer
+        key = found
+        break
+      }
+    }
+    if (owner === undefined || key === undefined) return false
+    const { payload } = await jwtVerify(token, key.verificationKey, {
+      algorithms: [...(options.algorithms ?? ['EdDSA', 'ES256', 'RS256'])],
+      issuer: owner,
+      audience: options.audience,
+      typ: BATCH_TYP,
+      clockTolerance: 30,
+      currentDate: new Date((options.clock ?? Date.now)()),
+      maxTokenAge: 10 * 365 * 86_400,
+      requiredClaims: ['iss', 'aud', 'jti', 'iat', 'exp', 'mh'],
+    })
+    if (PER_USER.some((c) => c in payload)) return false
+    const parsed = batchClaimsSchema.safeParse(payload)
+    if (!parsed.success) return false
+    const c = parsed.data
+    if (c.exp <= c.iat || c.exp - c.iat > 900) return false
+    if (c.dst !== undefined && c.dst !== input.destination) return false
+    const records = input.contextRecord ?? []
+    if (records.length !== 1) return false
+    const r = records[0] as string | Buffer
+    const bytes = typeof r === 'string' ? Buffer.from(r, 'utf8') : Buffer.from(r)
+    if (bytes.length > (options.maxContextRecordBytes ?? 2048)) return false
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
+    if (typeof r === 'string' && text !== r) return false
+    const record = JSON.parse(text) as unknown
+    if (canonicalize(record) !== text) return false
+    const rec = contextRecordSchema.safeParse(record)
+    if (!rec.success || actorDepth(rec.data.act) > 8) return false
+    if (input.proof === undefined) return false
+    const leaf = typeof input.leaf === 'function' ? input.leaf() : input.leaf
+    const root = referenceRoot(referenceBatchLeaf(bytes, leaf), String(input.proof))
+    return root !== undefined && root.toString('base64url') === c.mh
+  } catch {
+    return false
+  }
+}
+
+describe('differential: the batch profile against a jose-based reference', () => {
+  // Batch-profile tokens only (the single profile has differential.test.ts), policies left out.
+  const comparable = hostile.filter(
+    (c) => c.grant !== true && !c.name.includes('single-profile') && c.options?.producerAcl === undefined && c.options?.requirements === undefined && c.options?.revocation === undefined,
+  )
+
+  it.each(comparable.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
+    const options = baseOptions(ring, c.options)
+    const input = { ...c.input(), expectedTenant: { any: true } as const, payloadTenant: undefined }
+    const [mine, ref] = await Promise.all([createVerifier(options).verify(input), referenceBatch(options, input)])
+    expect({ idctx: mine.ok, jose: ref }).toEqual({ idctx: ref, jose: ref })
+    if (['ok', 'malformed', 'duplicate', 'oversize', 'missing_claim', 'binding_mismatch', 'expired', 'not_yet_valid', 'lifetime_exceeded', 'header_not_allowed', 'bad_signature'].includes(c.reason)) {
+      expect(ref).toBe(c.reason === 'ok')
+    }
+  })
+
+  it('every single-character mutation of the token, a record and a proof: idctx rejects all; the reference agrees except on same-bytes signature spellings', async () => {
+    const options = baseOptions(ring)
+    const verifier = createVerifier(options)
+    const m = batch.messages[1]!
+    expect(await referenceBatch(options, batchInput(batch.token, m))).toBe(true)
+    const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const replacements = (ch: string) => {
+      const v = B64.indexOf(ch)
+      const out = new Set<string>(['=', ' ', '.', '+', '"', '~'])
+      if (v >= 0) {
+        out.add(B64[v ^ 1] as string)
+        out.add(B64[v ^ 32] as string)
+      } else out.add('A')
+      out.delete(ch)
+      return [...out]
+    }
+    const disagreements: string[] = []
+    let lenient = 0
+    for (const carrier of ['token', 'record', 'proof'] as const) {
+      const original = carrier === 'token' ? batch.token : carrier === 'record' ? m.contextRecord : m.proof
+      for (let i = 0; i < original.length; i++) {
+        for (const r of replacements(original[i] as string)) {
+          const mutated = original.slice(0, i) + r + original.slice(i + 1)
+          const input = batchInput(carrier === 'token' ? mutated : batch.token, m, {
+            ...(carrier === 'record' ? { contextRecord: [mutated] } : {}),
+            ...(carrier === 'proof' ? { proof: mutated } : {}),
+          })
+          const [mine, ref] = await Promise.all([verifier.verify(input), referenceBatch(options, input)])
+          // jose decodes leniently (atob): another spelling of the same signature bytes verifies there.
+          const sameSignature = carrier === 'token' && i > batch.token.lastIndexOf('.') && ref
+          if (sameSignature) lenient++
+          if (mine.ok || (ref && !sameSignature)) disagreements.push(`${carrier} ${i} '${r}': idctx ${mine.ok ? 'ok' : mine.error.reason}, jose ${ref}`)
+        }
+      }
+    }
+    expect(disagreements).toEqual([])
+    expect(lenient).toBeGreaterThan(0)
   })
 })
