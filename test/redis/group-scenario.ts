@@ -135,18 +135,32 @@ export async function groupReplayScenario(redis: RedisTarget, victim: 'a' | 'b')
     // an instance owns which did not handle the original; spread evenly over the three instances.
     const copies = new Map<string, ReadonlySet<string>>() // copy coordinates → the instances that handled the original
     const perOwner = new Map<string, number>()
-    for (const o of [...firstHandled.values()]) {
-      if (copies.size === REPLAYS) break
-      const handlers = handledBy.get(`${topic}/${o.partition}/${o.offset}`) ?? new Set<string>()
-      const eligible = Array.from({ length: PARTITIONS }, (_, p) => p)
-        .map((p) => ({ p, owner: ownerOf(p) as string }))
-        .filter(({ owner }) => owner !== undefined && !handlers.has(owner) && (perOwner.get(owner) ?? 0) < Math.ceil(REPLAYS / 3))
-        .sort((x, y) => (perOwner.get(x.owner) ?? 0) - (perOwner.get(y.owner) ?? 0))
-      const target = eligible[0]
-      if (target === undefined) continue
-      perOwner.set(target.owner, (perOwner.get(target.owner) ?? 0) + 1)
-      const [meta] = await plain.send({ topic, messages: [{ partition: target.p, key: o.key, value: o.value, headers: o.headers }] })
-      copies.set(`${topic}/${target.p}/${meta?.baseOffset}`, new Set(handlers))
+    const used = new Set<string>()
+    const deadline = Date.now() + 30_000
+    // Records handled by two instances already (moved by the join) fit one owner only: while the
+    // owners still short of their share have no candidate, wait for more handled records.
+    while (copies.size < REPLAYS) {
+      let progress = false
+      for (const o of [...firstHandled.values()]) {
+        if (copies.size === REPLAYS) break
+        if (used.has(o.key)) continue
+        const handlers = handledBy.get(`${topic}/${o.partition}/${o.offset}`) ?? new Set<string>()
+        const eligible = Array.from({ length: PARTITIONS }, (_, p) => p)
+          .map((p) => ({ p, owner: ownerOf(p) as string }))
+          .filter(({ owner }) => owner !== undefined && !handlers.has(owner) && (perOwner.get(owner) ?? 0) < Math.ceil(REPLAYS / 3))
+          .sort((x, y) => (perOwner.get(x.owner) ?? 0) - (perOwner.get(y.owner) ?? 0))
+        const target = eligible[0]
+        if (target === undefined) continue
+        used.add(o.key)
+        progress = true
+        perOwner.set(target.owner, (perOwner.get(target.owner) ?? 0) + 1)
+        const [meta] = await plain.send({ topic, messages: [{ partition: target.p, key: o.key, value: o.value, headers: o.headers }] })
+        copies.set(`${topic}/${target.p}/${meta?.baseOffset}`, new Set(handlers))
+      }
+      if (copies.size < REPLAYS && !progress) {
+        if (Date.now() > deadline) throw new Error(`only ${copies.size} replays could be aimed at another instance`)
+        await sleep(200)
+      }
     }
     expect(copies.size).toBe(REPLAYS)
     const deadSet = () => new Set(dead.map((d) => d.coordinates))
