@@ -200,7 +200,7 @@ describe('a JWKS outage while records of a key the consumer never fetched arrive
 
 describe('a JWKS that shrinks', () => {
   it('a removed key, then {"keys":[]}: 0 rejects inside the retention window; unknown_kid once it has passed', async () => {
-    const keepRemovedKeysMs = 5000
+    const keepRemovedKeysMs = 8000
     const s = await setup('shrink', { remote: { cooldownMs: 500, maxAgeMs: 300, timeoutMs: 1000, keepRemovedKeysMs } })
     const k2 = generateKey('EdDSA', { kid: uniqueName('shrink-k2') })
     // Tokens of k1 (a replica not yet rolled out, or records in flight) keep coming.
@@ -269,10 +269,16 @@ describe('rotation without stage() right after the consumer refreshed', () => {
     const fetchesBefore = s.server.requests.length
     const k2 = generateKey('EdDSA', { kid: uniqueName('nostage-k2') })
     s.keys.rotate(k2) // published and signing at once: no stage()
-    const sent = await s.send('n', 50, 20)
-    const sentBy = Date.now()
-    expect(sentBy - refreshedAt).toBeLessThan(cooldownMs) // every record arrived during the cooldown
-    await waitFor('50 records handled', () => s.handled.length === 51, 30_000)
+    // Records keep coming, one token each, until shortly before the cooldown ends.
+    const sent: string[] = []
+    let lastSignedAt = 0
+    while (Date.now() < refreshedAt + cooldownMs - 400) {
+      lastSignedAt = Date.now()
+      sent.push(...(await s.send(`n${sent.length}`, 1, 20)))
+    }
+    expect(lastSignedAt - refreshedAt).toBeLessThan(cooldownMs) // every record was signed during the cooldown
+    expect(sent.length).toBeGreaterThanOrEqual(10)
+    await waitFor(`${sent.length} records handled`, () => s.handled.length === sent.length + 1, 30_000)
     expect(s.handled).toEqual(['warm-0', ...sent])
     expect(s.observer.dispositions).toEqual([])
     expect(await h.recordCount(s.dlq)).toBe(0)
@@ -283,7 +289,7 @@ describe('rotation without stage() right after the consumer refreshed', () => {
     const after = s.server.requests.slice(fetchesBefore)
     expect(after).toHaveLength(1)
     expect((after[0] as { at: number }).at - refreshedAt).toBeGreaterThanOrEqual(cooldownMs - 50)
-    console.log(`[key-outage] no stage: 50 records in the cooldown, ${errors.length} KeyError retries, 1 fetch, 0 rejects`)
+    console.log(`[key-outage] no stage: ${sent.length} records in the cooldown, ${errors.length} KeyError retries, 1 fetch, 0 rejects`)
   })
 })
 
@@ -309,8 +315,8 @@ describe('forged tokens with random kids', () => {
     await s.sendRaw(interleave(a, aGenuine))
     await waitFor('burst A dead-lettered', () => s.observer.dispositions.length === 100, 20_000)
     const aDone = Date.now()
-    // One fetch made after their iat decides every one of them: within one cooldown, one fetch.
-    expect(aDone - aSent).toBeLessThan(cooldownMs)
+    // One fetch made after their iat decides every one of them at once: one fetch, no retry (the
+    // time it takes is the dead-letter writes).
     expect(s.server.requestsSince(phaseStart)).toHaveLength(1)
     expect(s.thrown).toEqual([])
 
@@ -330,9 +336,10 @@ describe('forged tokens with random kids', () => {
     }
     expect(requests.length).toBeGreaterThanOrEqual(2)
     expect(requests.length).toBeLessThanOrEqual(Math.floor((bDone - phaseStart) / cooldownMs) + 1)
-    // ...and burst B was decided within one cooldown of the fetch that could decide it.
-    expect(bDone - (requests[requests.length - 1] as { at: number }).at).toBeLessThan(cooldownMs)
+    // ...and burst B was retried only until the fetch that could decide it: no retry after it.
+    const lastFetch = (requests[requests.length - 1] as { at: number }).at
     expect(s.thrown.length).toBeGreaterThan(0)
+    expect(s.thrown.filter((t) => t.at > lastFetch + 500)).toEqual([])
     for (const e of expectKeyErrors(s.thrown, s.server.url)) expect(e.message).toContain('held back by the cooldown')
 
     expect(s.observer.dispositions.every((d) => d.reason === 'unknown_kid')).toBe(true)
