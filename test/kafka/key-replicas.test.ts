@@ -279,13 +279,9 @@ describe('replicas of one producing service', () => {
 })
 
 describe('core: a key set document with a staged key but no stagedAt', () => {
-  // Known core bug, left for the core owners (packages/core/src is not edited here): importKeySet
-  // accepts `staged` with `stagedAt: null` and stamps "now" on every import, so advanceKeySet
-  // answers `waiting` forever (and every replica believes the key was staged when it started).
-  // Proposed fix: importKeySet refuses a document whose `staged` and `stagedAt` are not both null
-  // or both set (KeyError naming the path). `it.fails` passes while the bug is there; once it is
-  // fixed this test fails: turn it into a plain `it`.
-  it.fails('is refused by importKeySet instead of waiting forever in advanceKeySet', () => {
+  // importKeySet used to stamp "now" on such a document at every load, so advanceKeySet answered
+  // `waiting` forever and every replica believed the key was staged when it started.
+  it('is refused by importKeySet instead of waiting forever in advanceKeySet', () => {
     const keys = createKeySet({ active: generateKey('EdDSA', { kid: 'k-active' }), staged: generateKey('EdDSA', { kid: 'k-staged' }), stagedAt: 1 })
     const document: KeySetDocument = { ...exportKeySet(keys), stagedAt: null }
     const years = 10 * 365 * 86_400_000

@@ -36,6 +36,11 @@ const documentSchema = z.strictObject({
   stagedAt: epochMs.nullable(),
   retiring: z.array(z.strictObject({ kid, retiredAt: epochMs })),
   keys: z.array(z.record(z.string(), z.unknown())).min(1),
+}).refine((d) => (d.staged === null) === (d.stagedAt === null), {
+  // A staged key without its time would be stamped "now" at every load: advanceKeySet would wait
+  // forever and every replica would believe the key was staged when it started.
+  message: 'staged and stagedAt are both set or both null',
+  path: ['stagedAt'],
 })
 
 /**

@@ -57,6 +57,8 @@ describe('key set document: one key set for every replica', () => {
     ['an unknown member', JSON.stringify({ ...freshDocument(), extra: 1 })],
     ['an active kid without its key', JSON.stringify({ ...freshDocument(), active: 'nope' })],
     ['a key that is neither active, staged nor retiring', JSON.stringify({ ...freshDocument(), keys: [...freshDocument().keys, ...exportKeySet(createKeySet({ active: generateKey('EdDSA', { kid: 'x' }) })).keys] })],
+    ['a staged key without stagedAt', JSON.stringify({ ...exportKeySet((() => { const k = createKeySet({ active: generateKey('EdDSA', { kid: 'a' }) }); k.stage(generateKey('EdDSA', { kid: 'b' })); return k })()), stagedAt: null })],
+    ['a stagedAt without a staged key', JSON.stringify({ ...freshDocument(), stagedAt: 5 })],
     ['a public-only active key', JSON.stringify({ ...freshDocument(), keys: freshDocument().keys.map(({ d: _d, ...pub }) => pub) })],
   ])('refuses %s with a KeyError that holds no key material', (_name, text) => {
     let error: unknown
