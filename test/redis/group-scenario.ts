@@ -137,7 +137,7 @@ export async function groupReplayScenario(redis: RedisTarget, victim: 'a' | 'b')
 
     // Replays: an exact copy (key, value, headers) of a handled record, sent to a partition that
     // an instance owns which did not handle the original; spread evenly over the three instances.
-    const copies = new Map<string, ReadonlySet<string>>() // copy coordinates → the instances that handled the original
+    const copies = new Map<string, ReadonlySet<string>>() // copy coordinates → the instances that had handled the original
     const aimedAt = assignments
     const perOwner = new Map<string, number>()
     const used = new Set<string>()
@@ -158,9 +158,12 @@ export async function groupReplayScenario(redis: RedisTarget, victim: 'a' | 'b')
         if (target === undefined) continue
         used.add(o.key)
         progress = true
+        // Who had handled the original when the copy was aimed (the set grows meanwhile: a
+        // redelivery of the original to the target instance is no fault of the copy).
+        const before: ReadonlySet<string> = new Set(handlers)
         perOwner.set(target.owner, (perOwner.get(target.owner) ?? 0) + 1)
         const [meta] = await plain.send({ topic, messages: [{ partition: target.p, key: o.key, value: o.value, headers: o.headers }] })
-        copies.set(`${topic}/${target.p}/${meta?.baseOffset}`, new Set(handlers))
+        copies.set(`${topic}/${target.p}/${meta?.baseOffset}`, before)
       }
       if (copies.size < REPLAYS && !progress) {
         if (Date.now() > deadline) throw new Error(`only ${copies.size} replays could be aimed at another instance`)
