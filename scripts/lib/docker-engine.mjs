@@ -107,6 +107,8 @@ async function startDockerd() {
   fs.rmSync(socket, { force: true });
   const args = ['--host', host, '--data-root', dataRoot, '--exec-root', execRoot, '--pidfile', pidFile];
   const t0 = Date.now();
+  // One log across runs, kept small: the previous one is set aside past 5 MB.
+  if (fs.existsSync(logFile) && fs.statSync(logFile).size > 5 * 1024 * 1024) fs.renameSync(logFile, `${logFile}.old`);
   const fd = fs.openSync(logFile, 'a');
   const child = spawn(which('dockerd'), args, { detached: true, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
