@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { claimsSchema, type ActorClaim, type IdctxClaims, type PrincipalType } from './claims.js'
+import { claimsSchema, type IdctxClaims } from './claims.js'
+import type { IdentityContext } from './context.js'
 
 /**
  * The `typ` of a batch-profile token (design, "Batch profile: one signature for every send of
@@ -103,14 +104,7 @@ export const contextRecordSchema = z.strictObject({
  * id of the call that produced the message, `n` 16 random bytes (base64url) so that the sibling
  * hashes a proof reveals say nothing of other users' contexts.
  */
-export interface ContextRecord {
-  readonly sub: string
-  readonly tid: string
-  readonly txn: string
-  readonly pty?: PrincipalType | undefined
-  readonly roles?: readonly string[] | undefined
-  readonly scope?: string | undefined
-  readonly act?: ActorClaim | undefined
+export interface ContextRecord extends IdentityContext {
   readonly trc?: string | undefined
   readonly n: string
 }

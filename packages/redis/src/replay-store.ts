@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { StoreError, type ReplayEntry, type ReplayStore, type ReplayVerdict } from '@idctx/core'
+import { parseOptions, StoreError, type ReplayEntry, type ReplayStore, type ReplayVerdict } from '@idctx/core'
 import type { Cluster, Redis } from 'ioredis'
 import { z } from 'zod'
-import { parseStoreOptions } from './options.js'
 
 /** Options of {@link createRedisReplayStore}. */
 export interface RedisReplayStoreOptions {
@@ -85,7 +84,7 @@ const schema = z.strictObject({
  * ```
  */
 export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisReplayStore {
-  const o = parseStoreOptions('Redis replay store options', schema, options)
+  const o = parseOptions('Redis replay store options', schema, options)
   const client = o.client
   const prefix = o.prefix ?? 'idctx:replay:'
   const clock = o.clock ?? Date.now

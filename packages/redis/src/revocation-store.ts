@@ -1,7 +1,6 @@
-import { StoreError, type RevocableId, type RevocationStore, type TokenIds } from '@idctx/core'
+import { parseOptions, StoreError, type RevocableId, type RevocationStore, type TokenIds } from '@idctx/core'
 import type { Cluster, Redis } from 'ioredis'
 import { z } from 'zod'
-import { parseStoreOptions } from './options.js'
 
 /** Options of {@link createRedisRevocationStore}. */
 export interface RedisRevocationStoreOptions {
@@ -86,7 +85,7 @@ interface Change {
  * ```
  */
 export function createRedisRevocationStore(options: RedisRevocationStoreOptions): RedisRevocationStore {
-  const o = parseStoreOptions('Redis revocation store options', schema, options)
+  const o = parseOptions('Redis revocation store options', schema, options)
   const prefix = o.prefix ?? 'idctx:revocation'
   // One hash tag for the hash: a single cluster slot.
   const hashKey = `{${prefix}}:entries`
