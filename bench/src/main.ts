@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   if (wanted('redis')) {
     const { runRedisBench } = await import('./redis.js')
     sections.push({ title: 'Shared stores on Redis vs in-memory, same run', body: await runRedisBench(log) })
+    const { runRedisMemoryBench } = await import('./redis-memory.js')
+    sections.push({ title: 'Redis memory per replay entry', body: await runRedisMemoryBench(log) })
   }
   const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${platform()} ${arch()}`
   const md = [

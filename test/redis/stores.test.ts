@@ -71,16 +71,25 @@ describe('Redis replay store', () => {
     expect(calls).toBe(1)
   })
 
-  it('entries expire with the token (PX), keyed with a hash tag per jti', async () => {
+  it('one hash per token, a field per message, expiring with the token; never shortened', async () => {
     const prefix = `test:${randomUUID()}:`
     const client = redis()
     const store = createRedisReplayStore({ client, prefix })
-    await store.check(entry('jti-1', 5, 'o/0/1', { expiresAt: Date.now() + 5_000 }))
+    await store.checkMany([entry('jti-1', 5, 'o/0/1', { expiresAt: Date.now() + 5_000 }), entry('jti-1', 6, 'o/0/2', { expiresAt: Date.now() + 5_000 })])
     const keys = await client.keys(`${prefix}*`)
-    expect(keys).toEqual([`${prefix}{jti-1}:5`])
+    expect(keys).toEqual([`${prefix}{jti-1}`])
+    expect((await client.hkeys(keys[0] as string)).sort()).toEqual(['5', '6'])
     const ttl = await client.pttl(keys[0] as string)
     expect(ttl).toBeGreaterThan(3_000)
     expect(ttl).toBeLessThanOrEqual(5_000)
+    // A verifier with more grace raises the expiry; one with less never shortens it.
+    await store.check(entry('jti-1', 7, 'o/0/3', { expiresAt: Date.now() + 20_000 }))
+    expect(await client.pttl(keys[0] as string)).toBeGreaterThan(15_000)
+    await store.check(entry('jti-1', 8, 'o/0/4', { expiresAt: Date.now() + 2_000 }))
+    expect(await client.pttl(keys[0] as string)).toBeGreaterThan(15_000)
+    // Another token's entries live in a hash of their own.
+    await store.check(entry('jti-2', 5, 'o/0/1'))
+    expect((await client.keys(`${prefix}*`)).sort()).toEqual([`${prefix}{jti-1}`, `${prefix}{jti-2}`])
   })
 
   it('a script cache flush (a restarted Redis) is recovered without a wrong verdict', async () => {

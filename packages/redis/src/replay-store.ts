@@ -7,7 +7,7 @@ import { z } from 'zod'
 export interface RedisReplayStoreOptions {
   /** An ioredis client or cluster, the one BullMQ uses will do (commands only, no subscription). */
   client: Redis | Cluster
-  /** Key prefix (default `idctx:replay:`). Keys are `<prefix>{<jti>}:<index>`: the hash tag keeps a token's messages in one cluster slot. */
+  /** Key prefix (default `idctx:replay:`). One hash per token, `<prefix>{<jti>}`, one field per message (its leaf position); the hash tag keeps it in one cluster slot. */
   prefix?: string
   /** Epoch milliseconds (default Date.now), for the entries' expiry. */
   clock?: () => number
@@ -19,11 +19,15 @@ export interface RedisReplayStore extends ReplayStore {
   checkMany(entries: readonly ReplayEntry[]): Promise<ReplayVerdict[]>
 }
 
-// For each key in turn: on a first delivery SET it (NX) with its expiry and say so (0). Otherwise
-// compare the stored coordinates: the same ones on a later attempt are a redelivery (1); other
-// ones, or the same ones on what the adapter knows to be a first delivery, a replay (2). One
-// script call covers many keys (ARGV: coordinates, expiry ms, first-delivery flag and nonce per
-// key), atomically and in order: a later key of the call sees what an earlier one set.
+// One Redis hash per token, one field per message of it (its leaf position): the value is the
+// coordinates of the message's first delivery. For each entry in turn: on a first delivery HSETNX
+// the field and say so (0). Otherwise compare the stored coordinates: the same ones on a later
+// attempt are a redelivery (1); other ones, or the same ones on what the adapter knows to be a
+// first delivery, a replay (2). One script call covers many entries, atomically and in order: a
+// later entry of the call sees what an earlier one set. KEYS are the distinct token hashes of the
+// call; ARGV holds five values per entry: the number of its key in KEYS, the field, coordinates,
+// first-delivery flag and nonce, then one expiry per key (milliseconds from now). A key's expiry
+// is raised to that value when lower (never lowered: verifiers with more grace share the store).
 //
 // The stored value is "\x01" .. <12-character nonce of this check> .. <coordinates>. A client
 // that loses its connection after Redis ran the script but before the reply arrived sends the
@@ -32,28 +36,31 @@ export interface RedisReplayStore extends ReplayStore {
 // calling a first attempt a replay of itself. A value without the marker is taken as bare
 // coordinates.
 const SCRIPT = `local out = {}
-for i = 1, #KEYS do
-  local at = (i - 1) * 4
-  local coordinates = ARGV[at + 1]
-  local value = '\\001' .. ARGV[at + 4] .. coordinates
-  if redis.call('SET', KEYS[i], value, 'NX', 'PX', ARGV[at + 2]) then
+local n = (#ARGV - #KEYS) / 5
+for i = 1, n do
+  local at = (i - 1) * 5
+  local key = KEYS[tonumber(ARGV[at + 1])]
+  local coordinates = ARGV[at + 3]
+  local value = '\\001' .. ARGV[at + 5] .. coordinates
+  if redis.call('HSETNX', key, ARGV[at + 2], value) == 1 then
     out[i] = 0
   else
-    local prior = redis.call('GET', KEYS[i])
-    if prior == false then
-      redis.call('SET', KEYS[i], value, 'PX', ARGV[at + 2])
-      out[i] = 0
-    elseif prior == value then
+    local prior = redis.call('HGET', key, ARGV[at + 2])
+    if prior == value then
       out[i] = 0
     else
       if string.byte(prior, 1) == 1 then prior = string.sub(prior, 14) end
-      if prior == coordinates and ARGV[at + 3] ~= '1' then out[i] = 1 else out[i] = 2 end
+      if prior == coordinates and ARGV[at + 4] ~= '1' then out[i] = 1 else out[i] = 2 end
     end
   end
 end
+for k = 1, #KEYS do
+  local ttl = tonumber(ARGV[n * 5 + k])
+  if redis.call('PTTL', KEYS[k]) < ttl then redis.call('PEXPIRE', KEYS[k], ttl) end
+end
 return out`
-/** Most keys in one script call on a single Redis (the script blocks Redis while it runs: ~1 ms). */
-const MAX_KEYS_PER_CALL = 1000
+/** Most entries in one script call on a single Redis (the script blocks Redis while it runs: ~1 ms). */
+const MAX_ENTRIES_PER_CALL = 1000
 const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex')
 const VERDICTS: readonly ReplayVerdict[] = ['first', 'redelivery', 'replay']
 const TAG_SAFE = /^[A-Za-z0-9_-]{1,64}$/
@@ -65,17 +72,17 @@ const schema = z.strictObject({
 })
 
 /**
- * A replay store shared by every instance of a consumer group or worker pool: one Redis key per
- * (jti, leaf position) holding the first delivery's coordinates, set atomically by a Lua script
- * with an expiry of the token's expiry plus tolerance and grace (what the verifier puts in
- * `expiresAt`). A redelivery at the same coordinates passes; any other delivery is `replayed`,
+ * A replay store shared by every instance of a consumer group or worker pool: one Redis hash per
+ * token (`<prefix>{<jti>}`) with one field per message (its leaf position) holding the first
+ * delivery's coordinates, set atomically by a Lua script (`HSETNX`); the hash expires with the
+ * token's expiry plus tolerance and grace (what the verifier puts in `expiresAt`). A redelivery at the same coordinates passes; any other delivery is `replayed`,
  * whichever instance sees it. `checkMany` answers a whole fetched batch in one round trip: one
  * script call per 1000 entries on a single Redis, one per token on a Redis Cluster (all sent at
  * once: one round trip per node). Works on Redis ≥ 6 and Redis Cluster.
  *
  * Redis down or slow: the call rejects with a `StoreError` (`ERR_IDCTX_STORE`), `verify` throws,
  * and the adapters retry the message; nothing is rejected or lost, and recovery is automatic.
- * About 200 bytes of Redis memory per entry, measured (docs/redis.md).
+ * Redis memory per entry: 37 bytes in 100-message tokens, 198 in single-message ones (docs/redis.md).
  *
  * @example
  * ```ts
@@ -95,13 +102,13 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
   /**
    * The script calls for a batch, as lists of entry positions in input order. On a single Redis,
    * consecutive chunks of the batch; on a cluster, one call per token (the `{jti}` hash tag puts
-   * all its keys in one slot; different tokens are independent of each other).
+   * its hash in one slot; different tokens are independent of each other).
    */
   const groupsOf = (entries: readonly ReplayEntry[], tags: readonly string[]): number[][] => {
     if (!isCluster) {
       const groups: number[][] = []
-      for (let i = 0; i < entries.length; i += MAX_KEYS_PER_CALL) {
-        groups.push(Array.from({ length: Math.min(MAX_KEYS_PER_CALL, entries.length - i) }, (_, k) => i + k))
+      for (let i = 0; i < entries.length; i += MAX_ENTRIES_PER_CALL) {
+        groups.push(Array.from({ length: Math.min(MAX_ENTRIES_PER_CALL, entries.length - i) }, (_, k) => i + k))
       }
       return groups
     }
@@ -114,20 +121,42 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
     return [...byTag.values()]
   }
 
+  /** One script call's keys (the distinct token hashes of the group) and arguments. */
+  const callOf = (group: readonly number[], entries: readonly ReplayEntry[], tags: readonly string[], now: number, random: Buffer): { keys: string[]; args: string[] } => {
+    const keyNumber = new Map<string, number>()
+    const keys: string[] = []
+    const ttls: number[] = []
+    const args: string[] = []
+    for (const i of group) {
+      const e = entries[i] as ReplayEntry
+      const key = `${prefix}{${tags[i] as string}}`
+      let k = keyNumber.get(key)
+      if (k === undefined) {
+        k = keys.push(key)
+        keyNumber.set(key, k)
+        ttls.push(0)
+      }
+      const ttl = Math.max(1000, Math.ceil(e.expiresAt - now))
+      if (ttl > (ttls[k - 1] as number)) ttls[k - 1] = ttl
+      args.push(String(k), String(e.index), e.coordinates, e.firstDelivery === true ? '1' : '0', random.toString('base64url', 9 * i, 9 * i + 9))
+    }
+    for (const ttl of ttls) args.push(String(ttl))
+    return { keys, args }
+  }
+
   /**
-   * Runs one script call per group, all sent at once (one round trip; on a cluster, one per node);
-   * each reply is the group's verdict codes or an error. `eval` sends the script text instead of
-   * its SHA (and caches it on that node).
+   * Runs the script calls, all sent at once (one round trip; on a cluster, one per node); each
+   * reply is the call's verdict codes or an error. `eval` sends the script text instead of its
+   * SHA (and caches it on that node).
    */
-  const run = (groups: readonly (readonly number[])[], args: (i: number) => string[], keys: readonly string[], byText: boolean) =>
+  const run = (calls: readonly { keys: string[]; args: string[] }[], byText: boolean) =>
     Promise.all(
-      groups.map((g) => {
-        const params = [...g.map((i) => keys[i] as string), ...g.flatMap(args)]
-        return (byText ? client.eval(SCRIPT, g.length, ...params) : client.evalsha(SCRIPT_SHA, g.length, ...params)).then(
+      calls.map(({ keys, args }) =>
+        (byText ? client.eval(SCRIPT, keys.length, ...keys, ...args) : client.evalsha(SCRIPT_SHA, keys.length, ...keys, ...args)).then(
           (v): [null, unknown] => [null, v],
           (e: Error): [Error, null] => [e, null],
-        )
-      }),
+        ),
+      ),
     )
 
   const checkMany = async (entries: readonly ReplayEntry[]): Promise<ReplayVerdict[]> => {
@@ -135,24 +164,23 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
     const now = clock()
     // One nonce per check (12 base64url characters), the same when a command is sent again.
     const random = randomBytes(9 * entries.length)
-    const tags = entries.map((e) => tagOf(e.jti))
-    const keys = entries.map((e, i) => `${prefix}{${tags[i]}}:${e.index}`)
-    const args = (i: number): string[] => {
-      const e = entries[i] as ReplayEntry
-      return [e.coordinates, String(Math.max(1000, Math.ceil(e.expiresAt - now))), e.firstDelivery === true ? '1' : '0', random.toString('base64url', 9 * i, 9 * i + 9)]
-    }
+    const tagByJti = new Map<string, string>()
+    const tags = entries.map((e) => {
+      let tag = tagByJti.get(e.jti)
+      if (tag === undefined) tagByJti.set(e.jti, (tag = tagOf(e.jti)))
+      return tag
+    })
     const groups = groupsOf(entries, tags)
+    const calls = groups.map((g) => callOf(g, entries, tags, now, random))
     let replies: [Error | null, unknown][]
     try {
-      replies = await run(groups, args, keys, false)
+      replies = await run(calls, false)
       // A restarted Redis (or a new cluster node) does not know the script yet: a NOSCRIPT reply
       // ran nothing of its call, so exactly those calls are sent again with the script's text.
       const missing = replies.flatMap(([err], i) => (err !== null && /NOSCRIPT/.test(err.message) ? [i] : []))
       if (missing.length > 0) {
         const again = await run(
-          missing.map((i) => groups[i] as number[]),
-          args,
-          keys,
+          missing.map((i) => calls[i] as { keys: string[]; args: string[] }),
           true,
         )
         missing.forEach((at, j) => (replies[at] = again[j] as [Error | null, unknown]))
