@@ -132,23 +132,24 @@ export interface Thrown {
  * each one is a retry kafkajs then makes. Wrap the raw kafkajs consumer, then `wrapConsumer` it.
  */
 export function recordingThrows<C extends Consumer>(consumer: C, thrown: Thrown[]): C {
+  // Records what the handler kafkajs calls throws: eachMessage, or the eachBatch the wrapper runs
+  // kafkajs's eachMessage loop in (eachMessageVerify 'batch').
+  const recorded = <P,>(handler: ((payload: P) => Promise<void>) | undefined) =>
+    handler === undefined
+      ? undefined
+      : async (payload: P) => {
+          try {
+            await handler(payload)
+          } catch (error) {
+            thrown.push({ at: Date.now(), error })
+            throw error
+          }
+        }
   const run = (config: ConsumerRunConfig = {}) => {
-    const { eachMessage } = config
-    return consumer.run({
-      ...config,
-      ...(eachMessage === undefined
-        ? {}
-        : {
-            eachMessage: async (payload) => {
-              try {
-                await eachMessage(payload)
-              } catch (error) {
-                thrown.push({ at: Date.now(), error })
-                throw error
-              }
-            },
-          }),
-    })
+    const { eachMessage, eachBatch, ...rest } = config
+    const each = recorded(eachMessage)
+    const batch = recorded(eachBatch)
+    return consumer.run({ ...rest, ...(each === undefined ? {} : { eachMessage: each }), ...(batch === undefined ? {} : { eachBatch: batch }) })
   }
   return new Proxy(consumer, {
     get: (t, prop) => (prop === 'run' ? run : (Reflect.get(t, prop, t) as unknown)),

@@ -2,7 +2,7 @@ import { ConfigError, isContextStore, unknownOptions, type OptionIssue } from '@
 import type { ConsumerRunConfig } from 'kafkajs'
 import { createConsumerRuntime } from './consumer-runtime.js'
 import { wrapEachBatch } from './each-batch.js'
-import { wrapEachMessage } from './each-message.js'
+import { wrapEachMessage, wrapEachMessageByBatch } from './each-message.js'
 import { passthrough } from './lib/passthrough.js'
 import { SIGNING_PRODUCER } from './producer.js'
 import type { ConsumerLike, IdctxConsumer, IdctxRunConfig, RejectionPolicy, WrapConsumerOptions } from './types.js'
@@ -19,6 +19,7 @@ const CONSUMER_OPTIONS: readonly (keyof WrapConsumerOptions)[] = [
   'deadLetter',
   'contextStore',
   'observer',
+  'eachMessageVerify',
 ]
 const DEAD_LETTER_OPTIONS: readonly string[] = ['producer', 'topic']
 const VERIFIER_HINT = 'it is an option of the verifier: pass it to createVerifier (@idctx/core), then the verifier here'
@@ -74,6 +75,9 @@ function validate(options: WrapConsumerOptions): void {
   }
   if (o.contextStore !== undefined && !isContextStore(o.contextStore)) {
     issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
+  }
+  if (o.eachMessageVerify !== undefined && o.eachMessageVerify !== 'batch' && o.eachMessageVerify !== 'record') {
+    issues.push({ path: 'eachMessageVerify', message: "'batch' or 'record'" })
   }
   if (o.observer !== undefined && (typeof o.observer !== 'object' || o.observer === null)) {
     issues.push({ path: 'observer', message: 'an IdctxObserver object' })
@@ -141,15 +145,42 @@ export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy =
 ): IdctxConsumer<P, C> {
   validate(options as WrapConsumerOptions)
   const runtime = createConsumerRuntime(options as WrapConsumerOptions)
+  const byBatch = (options.eachMessageVerify ?? (isKafkajsConsumer(consumer) ? 'batch' : 'record')) === 'batch'
   return passthrough(consumer, {
     run(config: IdctxRunConfig<P> = {}): Promise<void> {
       const { eachMessage, eachBatch, ...rest } = config
       const kafkaConfig: ConsumerRunConfig = { ...rest }
+      if (eachMessage !== undefined && byBatch) {
+        // kafkajs's own eachMessage loop, run as an eachBatch: a fetched batch is verified at once.
+        // (kafkajs ignores eachBatch when eachMessage is given, so dropping it changes nothing.)
+        kafkaConfig.eachBatch = wrapEachMessageByBatch(eachMessage, runtime, {
+          autoCommit: rest.autoCommit ?? true,
+          isPaused: (topic, partition) => isPaused(consumer, topic, partition),
+        })
+        kafkaConfig.eachBatchAutoResolve = false
+        return consumer.run(kafkaConfig)
+      }
       if (eachMessage !== undefined) kafkaConfig.eachMessage = wrapEachMessage(eachMessage, runtime)
-      if (eachBatch !== undefined) {
+      else if (eachBatch !== undefined) {
         kafkaConfig.eachBatch = wrapEachBatch(eachBatch, runtime, rest.eachBatchAutoResolve ?? true)
       }
       return consumer.run(kafkaConfig)
     },
   }) as unknown as IdctxConsumer<P, C>
+}
+
+/**
+ * kafkajs's `kafka.consumer()` returns a plain object; other clients with a KafkaJS-compatible API
+ * (the Confluent client) return class instances whose `eachBatch` has other batching rules.
+ */
+function isKafkajsConsumer(consumer: ConsumerLike): boolean {
+  const c = consumer as Partial<Record<'describeGroup' | 'paused', unknown>>
+  return Object.getPrototypeOf(consumer) === Object.prototype && typeof c.describeGroup === 'function' && typeof c.paused === 'function'
+}
+
+function isPaused(consumer: ConsumerLike, topic: string, partition: number): boolean {
+  const paused = (consumer as { paused?: () => { topic: string; partitions: number[] }[] }).paused
+  if (typeof paused !== 'function') return false
+  for (const tp of paused.call(consumer)) if (tp.topic === topic && tp.partitions.includes(partition)) return true
+  return false
 }
