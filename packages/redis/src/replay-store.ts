@@ -76,7 +76,8 @@ const schema = z.strictObject({
  * token (`<prefix>{<jti>}`) with one field per message (its leaf position) holding the first
  * delivery's coordinates, set atomically by a Lua script (`HSETNX`); the hash expires with the
  * token's expiry plus tolerance and grace (what the verifier puts in `expiresAt`). A redelivery at the same coordinates passes; any other delivery is `replayed`,
- * whichever instance sees it. `checkMany` answers a whole fetched batch in one round trip: one
+ * whichever instance sees it. `check` calls issued in the same event-loop turn (a worker's
+ * concurrent jobs) share one script call. `checkMany` answers a whole fetched batch in one round trip: one
  * script call per 1000 entries on a single Redis, one per token on a Redis Cluster (all sent at
  * once: one round trip per node). Works on Redis ≥ 6 and Redis Cluster.
  *
@@ -202,8 +203,22 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
     return verdicts
   }
 
-  return {
-    checkMany,
-    check: async (entry) => (await checkMany([entry]))[0] as ReplayVerdict,
+  // Checks issued in one event-loop turn (a BullMQ worker's concurrent jobs, whose fetches arrive
+  // together; concurrent eachMessage partitions) share one script call, in the order they were
+  // issued: the verdicts are those of the calls one after the other.
+  let pending: { entry: ReplayEntry; resolve: (v: ReplayVerdict) => void; reject: (e: unknown) => void }[] = []
+  const flush = (): void => {
+    const batch = pending
+    pending = []
+    checkMany(batch.map((p) => p.entry)).then(
+      (verdicts) => batch.forEach((p, i) => p.resolve(verdicts[i] as ReplayVerdict)),
+      (e: unknown) => batch.forEach((p) => p.reject(e)),
+    )
   }
+  const check = (entry: ReplayEntry): Promise<ReplayVerdict> =>
+    new Promise((resolve, reject) => {
+      if (pending.push({ entry, resolve, reject }) === 1) setImmediate(flush)
+    })
+
+  return { checkMany, check }
 }
