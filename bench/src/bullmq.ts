@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto'
 import { createSigner, createVerifier, generateKey, runWithContext } from '@idctx/core'
 import { createProcessor, wrapQueue } from '@idctx/bullmq'
 import { Queue, Worker, type Job } from 'bullmq'
-import { fmt, pct, table } from './harness.js'
+import { fmt, pct, table, type Ratios } from './harness.js'
 
 const CTX = { sub: 'u-4f1c9a', tid: 'acme', txn: randomUUID(), pty: 'user' as const }
+const userOf = (i: number) => ({ ...CTX, sub: `u-${i.toString(16).padStart(6, '0')}` })
 
 function connection() {
   const u = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
@@ -45,7 +46,7 @@ async function drain(queueName: string, prefix: string, n: number, processor: (j
   return n / s
 }
 
-export async function runBullmqBench(log: (s: string) => void): Promise<string> {
+export async function runBullmqBench(log: (s: string) => void, ratios: Ratios = {}): Promise<string> {
   // EdDSA signs fast and verifies slowly; RS256 the other way round. A worker draining jobs that
   // were each added alone pays one verification per job, so both are measured.
   const setups = (['EdDSA', 'RS256'] as const).map((alg) => {
@@ -59,9 +60,11 @@ export async function runBullmqBench(log: (s: string) => void): Promise<string> 
   const results: Record<string, number> = {}
   const rounds = 3
   for (let r = 0; r < rounds; r++) {
-    for (const mode of ['plain', 'idctx', 'idctx-rs256'] as const) {
+    // 'users': EdDSA, each of the 50 adds in flight in the context of another user.
+    for (const mode of ['plain', 'idctx', 'idctx-rs256', 'users'] as const) {
       const setup = setups[mode === 'idctx-rs256' ? 1 : 0] as (typeof setups)[number]
       for (const shape of ['single', 'bulk'] as const) {
+        if (mode === 'users' && shape === 'bulk') continue
         const prefix = `idctx-bench-${randomUUID().slice(0, 8)}`
         const queue = new Queue('invoices', { connection: connection(), prefix })
         const signed = wrapQueue(queue, { signer: setup.signer })
@@ -71,11 +74,11 @@ export async function runBullmqBench(log: (s: string) => void): Promise<string> 
             // 50 producers in flight at once, as a busy service would add jobs.
             let next = 0
             await Promise.all(
-              Array.from({ length: 50 }, async () => {
+              Array.from({ length: 50 }, async (_, producer) => {
                 while (next < N) {
                   const i = next++
                   if (mode === 'plain') await queue.add('invoice', data(i))
-                  else await runWithContext(CTX, () => signed.add('invoice', data(i)))
+                  else await runWithContext(mode === 'users' ? userOf(producer) : CTX, () => signed.add('invoice', data(i)))
                 }
               }),
             )
@@ -101,15 +104,15 @@ export async function runBullmqBench(log: (s: string) => void): Promise<string> 
       const plain = results[`plain|${shape}|${what}`] as number
       const idctx = results[`idctx|${shape}|${what}`] as number
       const rs = results[`idctx-rs256|${shape}|${what}`] as number
-      rows.push([
-        `${what === 'add' ? (shape === 'single' ? 'Queue.add ×50 in flight' : 'Queue.addBulk (100 per call)') : `Worker (concurrency 50), jobs from ${shape === 'single' ? 'single adds' : 'addBulk'}`}`,
-        fmt(plain),
-        fmt(idctx),
-        pct(idctx, plain),
-        fmt(rs),
-        pct(rs, plain),
-      ])
+      const name = what === 'add' ? (shape === 'single' ? 'Queue.add ×50 in flight' : 'Queue.addBulk (100 per call)') : `Worker (concurrency 50), jobs from ${shape === 'single' ? 'single adds' : 'addBulk'}`
+      rows.push([`${name}${shape === 'single' ? ', one user' : ''}`, fmt(plain), fmt(idctx), pct(idctx, plain), fmt(rs), pct(rs, plain)])
+      ratios[`bullmq.${what}.${shape}${shape === 'single' ? '.one-user' : ''}.vs-plain`] = idctx / plain
+      if (shape === 'single') {
+        const users = results[`users|${shape}|${what}`] as number
+        rows.push([`${name}, from 50 users`, fmt(plain), fmt(users), pct(users, plain), '–', '–'])
+        ratios[`bullmq.${what}.${shape}.users.vs-plain`] = users / plain
+      }
     }
   }
-  return `${table(['case', 'plain jobs/s', 'idctx EdDSA jobs/s', 'EdDSA/plain', 'idctx RS256 jobs/s', 'RS256/plain'], rows)}\n\nBest of ${rounds} interleaved rounds of ${N} jobs each; no-op processor.`
+  return `${table(['case', 'plain jobs/s', 'idctx EdDSA jobs/s', 'EdDSA/plain', 'idctx RS256 jobs/s', 'RS256/plain'], rows)}\n\nBest of ${rounds} interleaved rounds of ${N} jobs each; no-op processor; batch profile on (the default: adds issued in one event-loop turn share one token). *From 50 users*: each of the 50 adds in flight in the context of another user.`
 }

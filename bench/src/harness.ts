@@ -58,3 +58,9 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n')
 }
+
+/**
+ * Ratios of a run by stable key (e.g. `kafka.consume.100.one-user.vs-headers`), idctx's rate over
+ * its baseline's in the same run; written to JSON and drawn in the chart (report.ts).
+ */
+export type Ratios = Record<string, number>

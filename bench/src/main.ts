@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { arch, cpus, platform } from 'node:os'
 import { runBatchBench, runCryptoBench } from './crypto.js'
+import type { Ratios } from './harness.js'
+import { saveRatios, writeComparison } from './report.js'
 
 type Section = { title: string; body: string }
 
@@ -12,18 +14,23 @@ const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
 
 async function main(): Promise<void> {
   const sections: Section[] = []
+  const ratios: Ratios = {}
   if (wanted('crypto')) {
     const c = await runCryptoBench(log)
+    for (const r of c.ratios) {
+      ratios[`crypto.verify.${r.alg}`] = r.verify
+      ratios[`crypto.sign.${r.alg}`] = r.sign
+    }
     sections.push({ title: 'Sign and verify, one token per message', body: c.markdown })
     sections.push({ title: 'One token over a batch of 1000 records (EdDSA)', body: await runBatchBench(log) })
   }
   if (wanted('kafka')) {
     const { runKafkaBench } = await import('./kafka.js')
-    sections.push({ title: 'Kafka: plain kafkajs vs wrapped, same broker', body: await runKafkaBench(log) })
+    sections.push({ title: 'Kafka: plain kafkajs vs wrapped, same broker', body: await runKafkaBench(log, ratios) })
   }
   if (wanted('bullmq')) {
     const { runBullmqBench } = await import('./bullmq.js')
-    sections.push({ title: 'BullMQ: plain vs wrapped, same Redis', body: await runBullmqBench(log) })
+    sections.push({ title: 'BullMQ: plain vs wrapped, same Redis', body: await runBullmqBench(log, ratios) })
   }
   if (wanted('redis')) {
     const { runRedisBench } = await import('./redis.js')
@@ -39,17 +46,25 @@ async function main(): Promise<void> {
   ].join('\n')
   process.stdout.write(`${md}\n`)
   if (writeDocs) {
-    // Replace the generated part of docs/benchmarks.md; the analysis around it is written by hand.
-    const file = new URL('../../docs/benchmarks.md', import.meta.url)
-    const doc = readFileSync(file, 'utf8')
-    const start = '<!-- results:start -->'
-    const end = '<!-- results:end -->'
-    const a = doc.indexOf(start)
-    const b = doc.indexOf(end)
-    if (a < 0 || b < a) throw new Error('docs/benchmarks.md has no results markers')
-    writeFileSync(file, `${doc.slice(0, a + start.length)}\n\n${md}\n${doc.slice(b)}`)
-    log('docs/benchmarks.md updated')
+    // Replace the generated parts of docs/benchmarks.md (this Node version's results, and the
+    // comparison across versions); the analysis around them is written by hand.
+    const docs = new URL('../../docs/', import.meta.url)
+    const file = new URL('benchmarks.md', docs)
+    const major = process.version.slice(1).split('.')[0]
+    saveRatios(docs, ratios, process.version)
+    let doc = readFileSync(file, 'utf8')
+    doc = replaceBetween(doc, `<!-- results:node${major}:start -->`, `<!-- results:node${major}:end -->`, md)
+    doc = replaceBetween(doc, '<!-- comparison:start -->', '<!-- comparison:end -->', writeComparison(docs))
+    writeFileSync(file, doc)
+    log('docs/benchmarks.md, docs/bench/ updated')
   }
+}
+
+function replaceBetween(doc: string, start: string, end: string, body: string): string {
+  const a = doc.indexOf(start)
+  const b = doc.indexOf(end)
+  if (a < 0 || b < a) throw new Error(`docs/benchmarks.md has no ${start} … ${end} markers`)
+  return `${doc.slice(0, a + start.length)}\n\n${body}\n${doc.slice(b)}`
 }
 
 main().then(
