@@ -3,7 +3,9 @@ import { passThrough } from './pass-through.js'
 import { afterSigning, prepareJobs, rejecting, resolveSigningOptions, type PendingJob } from './signing.js'
 import type { AddOptions, SigningOptions } from './types.js'
 
-type AnyFlowProducer = FlowProducer<any, any>
+// What the wrapper uses of a BullMQ FlowProducer: BullMQ 6 made FlowProducer generic and 5.x's is
+// not, so `FlowProducer<any, any>` would not type-check against 5.x's declarations.
+type AnyFlowProducer = Pick<FlowProducer, 'add' | 'addBulk'>
 
 /** One node of a flow tree as BullMQ takes it (root or nested). */
 interface FlowNode {

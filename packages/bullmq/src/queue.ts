@@ -4,7 +4,13 @@ import { signedSchedulerTemplate } from './scheduler.js'
 import { afterSigning, prepareJobs, rejecting, resolveSigningOptions, type PendingJob } from './signing.js'
 import type { AddOptions, SchedulerOptions, SigningOptions } from './types.js'
 
-type AnyQueue = Queue<any, any, any, any, any, any, any, any>
+// What the wrapper uses of a BullMQ Queue, spelled out instead of `Queue<any, …>`: BullMQ 6 added
+// type parameters to Queue, so no one arity type-checks against both 5.x and 6.x declarations.
+type AnyQueue = Pick<Queue, 'name' | 'defaultJobOptions'> & {
+  add(...args: any[]): Promise<unknown>
+  addBulk(...args: any[]): Promise<unknown>
+  upsertJobScheduler(...args: any[]): Promise<unknown>
+}
 
 type AddArgs<Q extends AnyQueue> = Parameters<Q['add']>
 type BulkJobs<Q extends AnyQueue> = Parameters<Q['addBulk']>[0]
