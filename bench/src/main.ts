@@ -24,6 +24,10 @@ async function main(): Promise<void> {
     sections.push({ title: 'Sign and verify, one token per message', body: c.markdown })
     sections.push({ title: 'One token over a batch of 1000 records (EdDSA)', body: await runBatchBench(log) })
   }
+  if (wanted('memory')) {
+    const { runReplayMemoryBench } = await import('./replay-memory.js')
+    sections.push({ title: 'In-memory replay store: heap per entry', body: runReplayMemoryBench(log) })
+  }
   if (wanted('kafka')) {
     const { runKafkaBench } = await import('./kafka.js')
     sections.push({ title: 'Kafka: plain kafkajs vs wrapped, same broker', body: await runKafkaBench(log, ratios) })

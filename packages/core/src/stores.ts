@@ -132,12 +132,24 @@ export interface ReplayStore {
   checkMany?(entries: readonly ReplayEntry[]): ReplayVerdict[] | Promise<ReplayVerdict[]>
 }
 
+/** Delivery coordinates as the memory replay store keeps them: a number (prefix, offset) or a flat string. */
+type Coordinates = number | string
+/** Distinct coordinate prefixes (topic/partition, queue) encoded as numbers; past it, strings. */
+const MAX_PREFIXES = 1 << 16
+/** A flat copy of a string: a concatenation (V8 cons string) would keep its parts alive. */
+const flat = (s: string): string => {
+  if (s.length < 13) return s // V8 never builds a concatenation this short
+  const copy = Buffer.from(s, 'utf8').toString('utf8')
+  return copy === s ? copy : s // a lone surrogate does not survive UTF-8: keep the original
+}
+
 /** Options of {@link createMemoryReplayStore}. */
 export interface MemoryReplayStoreOptions {
   /**
    * At most this many live entries, one per delivered message (default 1000000); past it the
-   * oldest tokens' entries go first. About 186 bytes per entry for single-message tokens and 134
-   * for records of batched sends (measured on Node 20 with 22-character jtis; docs/redis.md).
+   * oldest tokens' entries go first. About 105 bytes of heap per entry for single-message tokens
+   * and 53 for records of batched sends, so ~105 MB at the default cap (Node 20, 22-character
+   * jtis, `topic/partition/offset` coordinates; `pnpm bench memory`, docs/benchmarks.md).
    */
   maxEntries?: number
   clock?: () => number
@@ -158,9 +170,33 @@ export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}):
   const max = options.maxEntries ?? 1_000_000
   const clock = options.clock ?? Date.now
   // Compact on purpose (one entry per consumed message, a million of them at the cap): per jti,
-  // the coordinates string of a single-message token, or a position → coordinates map for a
-  // batch; expiries in two arrays in arrival order (one slot per token, not per message).
-  const byJti = new Map<string, string | Map<number, string>>()
+  // the coordinates of a single-message token, or a position → coordinates map for a batch;
+  // expiries in two arrays in arrival order (one slot per token, not per message). Coordinates
+  // `<prefix>/<offset>` (Kafka's topic/partition/offset, a BullMQ queue/numeric job id) are kept
+  // as one number, prefix number × 2^32 + offset, exact and reversible: the prefix is stored once
+  // for all entries. Anything else is kept as a flat string copy (an adapter's coordinates are
+  // often a concatenation that would otherwise keep its parts alive).
+  const byJti = new Map<string, Coordinates | Map<number, Coordinates>>()
+  const prefixes = new Map<string, number>()
+  const encode = (coordinates: string): Coordinates => {
+    const slash = coordinates.lastIndexOf('/')
+    const digits = coordinates.length - slash - 1
+    if (slash >= 0 && digits > 0 && digits <= 10 && (digits === 1 || coordinates.charCodeAt(slash + 1) !== 48)) {
+      let offset = 0
+      for (let i = slash + 1; i < coordinates.length; i++) {
+        const c = coordinates.charCodeAt(i) - 48
+        if (c < 0 || c > 9) return flat(coordinates)
+        offset = offset * 10 + c
+      }
+      if (offset < 2 ** 32) {
+        const prefix = coordinates.slice(0, slash)
+        let id = prefixes.get(prefix)
+        if (id === undefined && prefixes.size < MAX_PREFIXES) prefixes.set(flat(prefix), (id = prefixes.size))
+        if (id !== undefined) return id * 2 ** 32 + offset
+      }
+    }
+    return flat(coordinates)
+  }
   let expJti: string[] = []
   let expAt: number[] = []
   let head = 0
@@ -170,7 +206,7 @@ export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}):
     const slot = byJti.get(jti)
     if (slot === undefined) return
     byJti.delete(jti)
-    count -= typeof slot === 'string' ? 1 : slot.size
+    count -= typeof slot === 'object' ? slot.size : 1
   }
   const advance = () => {
     const jti = expJti[head] as string
@@ -194,17 +230,18 @@ export function createMemoryReplayStore(options: MemoryReplayStoreOptions = {}):
         sweepAt = now + 10_000
       }
       const slot = byJti.get(entry.jti)
-      const prior = slot === undefined ? undefined : typeof slot === 'string' ? (entry.index === 0 ? slot : undefined) : slot.get(entry.index)
-      if (prior !== undefined) return prior === entry.coordinates && entry.firstDelivery !== true ? 'redelivery' : 'replay'
+      const prior = slot === undefined ? undefined : typeof slot !== 'object' ? (entry.index === 0 ? slot : undefined) : slot.get(entry.index)
+      const coordinates = encode(entry.coordinates)
+      if (prior !== undefined) return prior === coordinates && entry.firstDelivery !== true ? 'redelivery' : 'replay'
       if (slot === undefined) {
-        if (entry.index === 0) byJti.set(entry.jti, entry.coordinates)
-        else byJti.set(entry.jti, new Map([[entry.index, entry.coordinates]]))
+        if (entry.index === 0) byJti.set(entry.jti, coordinates)
+        else byJti.set(entry.jti, new Map([[entry.index, coordinates]]))
         expJti.push(entry.jti)
         expAt.push(entry.expiresAt)
-      } else if (typeof slot === 'string') {
-        byJti.set(entry.jti, new Map([[0, slot], [entry.index, entry.coordinates]]))
+      } else if (typeof slot !== 'object') {
+        byJti.set(entry.jti, new Map([[0, slot], [entry.index, coordinates]]))
       } else {
-        slot.set(entry.index, entry.coordinates)
+        slot.set(entry.index, coordinates)
       }
       count++
       while (count > max && head < expJti.length) advance()

@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest'
+import fc from 'fast-check'
 import { createMemoryReplayStore, createMemoryRevocationStore, type RevocableId } from '@idctx/core'
 
 const ids = { kid: 'k1', jti: 'j1', txn: 't1', sub: 's1', tid: 'acme' }
@@ -94,5 +95,52 @@ describe('replay store', () => {
     // 'a' was evicted: it is seen as new again; 'd' is remembered
     expect(store.check({ ...entry, jti: 'd', coordinates: 'x' })).toBe('replay')
     expect(store.check({ ...entry, jti: 'a', coordinates: 'x' })).toBe('first')
+  })
+})
+
+describe('replay store: compact coordinates', () => {
+  // Coordinates of every shape an adapter or a hostile producer could give: Kafka and BullMQ
+  // forms, leading zeros, offsets around 2^32 and past 10 digits, no slash, empty parts, a
+  // slash-separated prefix that reads like another split, non-ASCII and lone surrogates.
+  const prefix = fc.constantFrom('orders/0', 'orders/1', 'orders', 'orders/0/1', 'a', '', 'q/é', 'q/\ud800', 'x/')
+  const suffix = fc.oneof(
+    fc.nat({ max: 50 }).map(String),
+    fc.constantFrom('0', '00', '007', '7', '4294967295', '4294967296', '9999999999', '12345678901', '-1', '1e3', ' 1', '', 'abc', '\udfff'),
+  )
+  const coordinates = fc.oneof(fc.tuple(prefix, suffix).map(([p, s]) => `${p}/${s}`), fc.string({ maxLength: 6 }), fc.constantFrom('orders01', '/', '//'))
+  const entry = fc.record({ jti: fc.constantFrom('j1', 'j2'), index: fc.constantFrom(0, 1, 5), coordinates, firstDelivery: fc.boolean() })
+
+  it('gives exactly the verdicts of a plain map of the coordinates as given', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 60 }), (entries) => {
+        const store = createMemoryReplayStore()
+        const model = new Map<string, string>()
+        for (const e of entries) {
+          const key = `${e.jti}|${e.index}`
+          const prior = model.get(key)
+          const expected = prior === undefined ? 'first' : prior === e.coordinates && !e.firstDelivery ? 'redelivery' : 'replay'
+          if (prior === undefined) model.set(key, e.coordinates)
+          expect(store.check({ ...e, expiresAt: Date.now() + 60_000 })).toBe(expected)
+        }
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('keeps coordinates that look alike apart: leading zeros, offsets past 2^32, another split', () => {
+    const store = createMemoryReplayStore()
+    const at = (index: number, coordinates: string) => store.check({ jti: 'j', index, coordinates, expiresAt: Date.now() + 60_000 })
+    const pairs: [string, string][] = [
+      ['t/0/7', 't/0/007'],
+      ['t/0/4294967296', 't/0/0'],
+      ['t/0/12345678901', 't/0/1234567890'],
+      ['a/1/5', 'a/15'],
+      ['q/\ud800', 'q/\ufffd'],
+    ]
+    pairs.forEach(([a, b], i) => {
+      expect(at(i, a)).toBe('first')
+      expect(at(i, b)).toBe('replay')
+      expect(at(i, a)).toBe('redelivery')
+    })
   })
 })
