@@ -145,7 +145,7 @@ export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy =
 ): IdctxConsumer<P, C> {
   validate(options as WrapConsumerOptions)
   const runtime = createConsumerRuntime(options as WrapConsumerOptions)
-  const byBatch = (options.eachMessageVerify ?? (isKafkajsConsumer(consumer) ? 'batch' : 'record')) === 'batch'
+  const byBatch = (options.eachMessageVerify ?? (isKafkajsConsumer(consumer) && !isInstrumented(consumer) ? 'batch' : 'record')) === 'batch'
   return passthrough(consumer, {
     run(config: IdctxRunConfig<P> = {}): Promise<void> {
       const { eachMessage, eachBatch, ...rest } = config
@@ -176,6 +176,15 @@ export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy =
 function isKafkajsConsumer(consumer: ConsumerLike): boolean {
   const c = consumer as Partial<Record<'describeGroup' | 'paused', unknown>>
   return Object.getPrototypeOf(consumer) === Object.prototype && typeof c.describeGroup === 'function' && typeof c.paused === 'function'
+}
+
+/**
+ * An instrumentation wraps `consumer.run` (OpenTelemetry's instrumentation-kafkajs does, through
+ * its shimmer, which marks the wrapper `__wrapped`) to open a span around each `eachMessage` call:
+ * turning `eachMessage` into an `eachBatch` would lose those per-message spans and their context.
+ */
+function isInstrumented(consumer: ConsumerLike): boolean {
+  return (consumer.run as { __wrapped?: unknown }).__wrapped === true
 }
 
 function isPaused(consumer: ConsumerLike, topic: string, partition: number): boolean {

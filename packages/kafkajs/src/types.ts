@@ -87,14 +87,17 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
   observer?: IdctxObserver
   /**
    * How `eachMessage` verifies (`eachBatch` always verifies the fetched batch at once):
-   * - `'batch'` (default with kafkajs's own consumer): the wrapper runs kafkajs's `eachMessage`
+   * - `'batch'` (default with kafkajs's own consumer, unless an instrumentation wraps its `run`):
+   *   the wrapper runs kafkajs's `eachMessage`
    *   loop itself as an `eachBatch`, verifying a fetched batch's records together before the
    *   first is handled — one replay-store round trip per batch (`Verifier.verifyMany`), which is
    *   what a shared replay store on Redis needs. Handlers, order, offsets, commits, `pause` and
    *   `heartbeat` are as with kafkajs's `eachMessage`; a record is verified when its batch
    *   arrives.
-   * - `'record'` (default with other clients, such as the Confluent client's KafkaJS API): each
-   *   record is verified just before its handler, in kafkajs's `eachMessage`.
+   * - `'record'` (default with other clients, such as the Confluent client's KafkaJS API, and
+   *   when an instrumentation wraps `consumer.run` — OpenTelemetry's instrumentation-kafkajs,
+   *   whose per-message `process` spans need kafkajs's own `eachMessage`): each record is
+   *   verified just before its handler, in kafkajs's `eachMessage`.
    */
   eachMessageVerify?: 'batch' | 'record'
 }
