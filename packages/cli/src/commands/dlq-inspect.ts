@@ -8,7 +8,15 @@ import { brokersOf, kafkaClient } from '../lib/kafka.js'
 import { seconds } from '../lib/numbers.js'
 import { readToEnd } from '../lib/topic-reader.js'
 
-/** The oldest or newest dead-lettered record: where it is, where it came from, why. */
+/**
+ * The oldest or newest dead-lettered record: where it is, where it came from, why.
+ *
+ * @example
+ * ```ts
+ * const { oldest } = JSON.parse(stdout) as DeadLetterReport
+ * console.log(oldest?.reason, oldest?.original) // 'unknown_kid' 'orders/0/17'
+ * ```
+ */
 export interface DeadLetterSighting {
   /** When it was dead-lettered (the DLQ record's timestamp), ISO 8601. */
   readonly at: string
@@ -19,7 +27,15 @@ export interface DeadLetterSighting {
   readonly reason: string
 }
 
-/** What `idctx dlq inspect --json` prints. */
+/**
+ * What `idctx dlq inspect --json` prints.
+ *
+ * @example
+ * ```ts
+ * const report = JSON.parse(stdout) as DeadLetterReport
+ * console.log(report.byReason.unknown_kid ?? 0)
+ * ```
+ */
 export interface DeadLetterReport {
   readonly topic: string
   readonly records: number

@@ -10,7 +10,14 @@ import { readToEnd } from '../lib/topic-reader.js'
 import { collect, verifierFrom, type TrustOptions } from '../lib/trust.js'
 import { deadLetterFacts } from './dlq-inspect.js'
 
-/** The header a redriven record gets: the DLQ coordinates it was redriven from (`dlq/partition/offset`). */
+/**
+ * The header a redriven record gets: the DLQ coordinates it was redriven from (`dlq/partition/offset`).
+ *
+ * @example
+ * ```ts
+ * const from = headerString(message.headers, REDRIVEN_FROM_HEADER) // 'orders.idctx-dlq/0/17' on a redriven record
+ * ```
+ */
 export const REDRIVEN_FROM_HEADER = 'idctx-redriven-from'
 
 /** Headers the dead-letter copy added; the redriven record leaves them behind. */
@@ -39,7 +46,15 @@ interface RedriveOptions extends TrustOptions {
   readonly json: boolean
 }
 
-/** What `idctx dlq redrive --json` prints. */
+/**
+ * What `idctx dlq redrive --json` prints.
+ *
+ * @example
+ * ```ts
+ * const report = JSON.parse(stdout) as RedriveReport
+ * if (report.pending > 0) console.log('the key is still unknown: run again later')
+ * ```
+ */
 export interface RedriveReport {
   readonly topic: string
   readonly group: string

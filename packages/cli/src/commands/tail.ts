@@ -19,7 +19,15 @@ interface TailOptions extends TrustOptions {
   readonly json: boolean
 }
 
-/** One line of `idctx tail`: ids and the verdict, never the token or the record's key or value. */
+/**
+ * One line of `idctx tail --json`: ids and the verdict, never the token or the record's key or value.
+ *
+ * @example
+ * ```ts
+ * const line = JSON.parse(row) as TailLine
+ * if (line.verdict === 'rejected') console.log(line.reason, `${line.topic}/${line.partition}/${line.offset}`)
+ * ```
+ */
 export interface TailLine {
   readonly topic: string
   readonly partition: number

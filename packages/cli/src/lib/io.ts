@@ -1,6 +1,13 @@
 /**
  * What a command reads and writes: stdout for results (text or `--json`), stderr for progress and
  * errors, the environment for defaults. Tests and embedders pass their own.
+ *
+ * @example
+ * ```ts
+ * let out = ''
+ * const io: CliIo = { ...processIo(), stdout: (t) => void (out += t) }
+ * await runCli(['jwks', 'orders.keyset.json'], io)
+ * ```
  */
 export interface CliIo {
   readonly stdout: (text: string) => void
