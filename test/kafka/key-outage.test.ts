@@ -315,9 +315,12 @@ describe('forged tokens with random kids', () => {
     await s.sendRaw(interleave(a, aGenuine))
     await waitFor('burst A dead-lettered', () => s.observer.dispositions.length === 100, 20_000)
     const aDone = Date.now()
-    // One fetch made after their iat decides every one of them at once: one fetch, no retry (the
-    // time it takes is the dead-letter writes).
-    expect(s.server.requestsSince(phaseStart)).toHaveLength(1)
+    // The first fetch made after their iat decides them, with no retry (the time it takes is the
+    // dead-letter writes). A later miss may refresh once per cooldown (a key published since
+    // would be learnt), so a burst outlasting the cooldown may cost one more fetch per cooldown.
+    const aRequests = s.server.requestsSince(phaseStart)
+    expect(aRequests.length).toBeGreaterThanOrEqual(1)
+    expect(aRequests.length).toBeLessThanOrEqual(Math.floor((aDone - phaseStart) / cooldownMs) + 1)
     expect(s.thrown).toEqual([])
 
     // Burst B: 100 forged records signed just now, during the cooldown of burst A's fetch. A fetch
@@ -351,7 +354,7 @@ describe('forged tokens with random kids', () => {
     expect(s.handled).toEqual(['warm-0', ...aGenuine.map((m) => String(m.key)), ...bGenuine.map((m) => String(m.key))])
     console.log(
       `[key-outage] forged: 200 random kids → 200 unknown_kid, ${requests.length} JWKS fetches in ${bDone - phaseStart} ms (cooldown ${cooldownMs} ms), ` +
-        `burst A decided in ${aDone - aSent} ms (1 fetch), burst B in ${bDone - bSent} ms (${s.thrown.length} retries); 20 genuine handled`,
+        `burst A decided in ${aDone - aSent} ms (${aRequests.length} fetch(es)), burst B in ${bDone - bSent} ms (${s.thrown.length} retries); 20 genuine handled`,
     )
   })
 })

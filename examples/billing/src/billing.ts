@@ -4,11 +4,14 @@ import { BullMQOtel } from 'bullmq-otel'
 import { Partitioners } from 'kafkajs'
 import {
   combineObservers,
+  createConsoleLogger,
+  createLogObserver,
   createMemoryReplayStore,
   createRemoteJwks,
   createSigner,
   createVerifier,
   kafkaDestination,
+  type IdctxLogger,
   type IdctxObserver,
   type KeySet,
   type KeySetDocument,
@@ -59,6 +62,11 @@ export interface BillingOptions {
   keySet?: string | KeySetDocument | undefined
   /** Also receives the signer's, verifier's and consumer's events. */
   observer?: IdctxObserver
+  /**
+   * Where rejected messages are logged, by reason, rate-limited, user ids hashed (createLogObserver):
+   * a pino logger or anything with its `(fields, message)` methods. Default: the console.
+   */
+  logger?: IdctxLogger
   kafkaLogLevel?: KafkaLogLevel
 }
 
@@ -109,7 +117,8 @@ export async function startBilling(options: BillingOptions): Promise<BillingServ
   const queueName = options.queue ?? DEFAULT_NAMES.invoiceQueue
   const keys = serviceKeys('billing', options.keySet)
   const counter = createHopCounter()
-  const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
+  const log = createLogObserver({ logger: options.logger ?? createConsoleLogger(), expectedAudience: options.audience })
+  const observer = combineObservers(createOtelObserver({ tracer }), log, options.observer)
   const verifier = createVerifier({
     audience: options.audience,
     // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere

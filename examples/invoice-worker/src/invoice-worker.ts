@@ -3,10 +3,13 @@ import { Worker, type Job } from 'bullmq'
 import { BullMQOtel } from 'bullmq-otel'
 import {
   combineObservers,
+  createConsoleLogger,
+  createLogObserver,
   createMemoryReplayStore,
   createRemoteJwks,
   createVerifier,
   encodeDestinationComponent,
+  type IdctxLogger,
   type IdctxObserver,
 } from '@idctx/core'
 import { createProcessor } from '@idctx/bullmq'
@@ -41,6 +44,11 @@ export interface InvoiceWorkerOptions {
   store?: InvoiceStore
   /** Also receives the verifier's and processor's events. */
   observer?: IdctxObserver
+  /**
+   * Where rejected messages are logged, by reason, rate-limited, user ids hashed (createLogObserver):
+   * a pino logger or anything with its `(fields, message)` methods. Default: the console.
+   */
+  logger?: IdctxLogger
 }
 
 export interface InvoiceWorker {
@@ -70,7 +78,8 @@ export async function startInvoiceWorker(options: InvoiceWorkerOptions): Promise
   const queueName = options.queue ?? DEFAULT_NAMES.invoiceQueue
   const store = options.store ?? createInvoiceStore()
   const counter = createHopCounter()
-  const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
+  const log = createLogObserver({ logger: options.logger ?? createConsoleLogger(), expectedAudience: options.audience })
+  const observer = combineObservers(createOtelObserver({ tracer }), log, options.observer)
   const verifier = createVerifier({
     audience: options.audience,
     // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere

@@ -4,6 +4,8 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import { Partitioners } from 'kafkajs'
 import {
   combineObservers,
+  createConsoleLogger,
+  createLogObserver,
   createMemoryReplayStore,
   createRemoteJwks,
   createSigner,
@@ -11,6 +13,7 @@ import {
   defaultContextStore,
   messageLeaf,
   KeyError,
+  type IdctxLogger,
   type IdctxObserver,
   type KeySet,
   type KeySetDocument,
@@ -52,6 +55,11 @@ export interface OrdersOptions {
   keySet?: string | KeySetDocument | undefined
   /** Also receives the signer's and verifier's events (an OpenTelemetry observer is always attached). */
   observer?: IdctxObserver
+  /**
+   * Where rejected messages are logged, by reason, rate-limited, user ids hashed (createLogObserver):
+   * a pino logger or anything with its `(fields, message)` methods. Default: the console.
+   */
+  logger?: IdctxLogger
   kafkaLogLevel?: KafkaLogLevel
 }
 
@@ -91,7 +99,8 @@ function headerValues(req: IncomingMessage, name: string): string[] {
 export async function startOrders(options: OrdersOptions): Promise<OrdersService> {
   const topics = { orders: options.topics?.orders ?? DEFAULT_NAMES.ordersTopic, priority: options.topics?.priority ?? DEFAULT_NAMES.priorityTopic }
   const keys = serviceKeys('orders', options.keySet)
-  const observer = combineObservers(createOtelObserver({ tracer }), options.observer)
+  const log = createLogObserver({ logger: options.logger ?? createConsoleLogger(), expectedAudience: options.audience })
+  const observer = combineObservers(createOtelObserver({ tracer }), log, options.observer)
   const verifier = createVerifier({
     audience: options.audience,
     // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere

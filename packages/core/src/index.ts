@@ -97,6 +97,8 @@ export {
 export type { IdentityContext, VerifiedContext, ContextStore } from './context.js'
 export { combineObservers, notify } from './observer.js'
 export type { IdctxObserver, SignedEvent, VerifiedEvent, RejectedEvent, DispositionEvent } from './observer.js'
+export { createLogObserver, createConsoleLogger } from './log-observer.js'
+export type { IdctxLogger, LogObserver, LogObserverOptions } from './log-observer.js'
 export { unknownOptions, unknownOptionMessage, safeOptionName, isContextStore } from './option-checks.js'
 export type { OptionIssue } from './option-checks.js'
 export { parseOptions } from './lib/options.js'

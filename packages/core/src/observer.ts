@@ -56,6 +56,11 @@ export interface RejectedEvent {
   readonly destination: string
   readonly tokenSha256: string | undefined
   readonly iss: string | undefined
+  /**
+   * The token's `aud`, when the signature was good enough to read claims: with `wrong_audience`,
+   * the audience the producer signed for (an audience typo shows here).
+   */
+  readonly aud?: string | undefined
   readonly kid: string | undefined
   readonly jti: string | undefined
   readonly txn: string | undefined

@@ -233,7 +233,14 @@ export function createRemoteJwks(url: string | URL, options: RemoteJwksOptions =
     for (let attempt = 0; attempt < 2; attempt++) {
       const key = known(kid)
       if (key !== undefined) return key
-      if (fetchedAt >= since) return undefined
+      if (fetchedAt >= since) {
+        // Decided by a fetch made after the token was signed — but a key published since then (a
+        // key outage over, dead-lettered records redriven) is learnt by the one refresh per
+        // cooldown that any miss may make; a refresh that fails leaves the decision as it was.
+        if (attempt > 0 || (inflight === undefined && clock() - attemptedAt < cooldownMs)) return undefined
+        await refresh().catch(() => undefined)
+        continue
+      }
       if (inflight === undefined && clock() - attemptedAt < cooldownMs) {
         const last = lastFailure
         throw new KeyError(

@@ -384,6 +384,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         destination: input.destination,
         tokenSha256: known.tokenSha256,
         iss: c?.iss,
+        aud: c?.aud,
         kid: known.kid,
         jti: c?.jti,
         txn: c?.txn,

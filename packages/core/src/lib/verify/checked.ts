@@ -64,6 +64,7 @@ export interface Known {
 /** The ids an observer gets of a message that failed: whatever was read by then. */
 export interface KnownClaims {
   readonly iss: string
+  readonly aud?: string | undefined
   readonly jti: string
   readonly txn?: string | undefined
   readonly tid?: string | undefined

@@ -1,0 +1,8 @@
+export { runCli, createProgram } from './program.js'
+export { ExitCode, CliError } from './lib/exit-codes.js'
+export { processIo } from './lib/io.js'
+export type { CliIo } from './lib/io.js'
+export { REDRIVEN_FROM_HEADER } from './commands/dlq-redrive.js'
+export type { RedriveReport } from './commands/dlq-redrive.js'
+export type { DeadLetterReport, DeadLetterSighting } from './commands/dlq-inspect.js'
+export type { TailLine } from './commands/tail.js'
