@@ -134,7 +134,7 @@ describe('idctx dlq redrive after a key outage', () => {
     expect([...handled].sort()).toEqual(['a', 'b', 'c'])
   })
 
-  it('skips expired records without --expiry-grace, and redrives them with one (rejecting those beyond it)', async () => {
+  it('skips expired records without --expiry-grace, redrives them with one (rejecting those beyond it); a consumer with redriveGraceSeconds handles them once', async () => {
     const { topic, dlq } = await h.createTopicWithDlq('cli-redrive-exp')
     const observer = new RecordingObserver()
     const keys = importKeySet(await readFile(keyFile, 'utf8'))
@@ -164,6 +164,31 @@ describe('idctx dlq redrive after a key outage', () => {
     expect(graced.code).toBe(1) // the hour-old one is beyond the grace: a finding
     expect(json<RedriveOut>(graced)).toMatchObject({ scanned: 2, redriven: 1, failed: { expired: 1 } })
     expect((await h.readAll(topic)).map((r) => r.key)).toEqual(['recent', 'old', 'recent'])
+
+    // A consumer granting redriven records the grace (and remembering messages that long) handles
+    // the redriven copy once; the expired originals stay rejected; a copy of the redriven record
+    // (with its header) is replayed, not handled again.
+    const later = new RecordingObserver()
+    const graceful = wrapConsumer(h.consumer(), {
+      verifier: createVerifier({ audience: 'shop', issuers: { orders: keys.jwks() }, maxExpiryGraceSeconds: 1800, replay: createMemoryReplayStore() }),
+      tenant: 'acme',
+      redriveGraceSeconds: 1800,
+      policy: 'skip',
+      observer: later,
+    })
+    const handled: string[] = []
+    await graceful.connect()
+    await graceful.subscribe({ topics: [topic], fromBeginning: true })
+    await graceful.run({ eachMessage: async ({ message, identity }) => void handled.push(`${String(message.key)}@${message.offset}:${identity.sub}`) })
+    await waitFor('the redriven record handled', () => handled.length >= 1 && later.dispositions.length >= 2)
+    expect(handled).toEqual(['recent@2:user-exp'])
+    expect(later.dispositions.map((d) => d.reason)).toEqual(['expired', 'expired'])
+    const [, , redriven] = await h.readAll(topic)
+    const plain = await h.producer()
+    await plain.send({ topic, messages: [{ key: redriven?.key ?? null, value: redriven?.value ?? null, headers: redriven?.headers as Record<string, Buffer> }] })
+    await waitFor('the copy rejected', () => later.dispositions.length >= 3)
+    expect(later.dispositions[2]?.reason).toBe('replayed')
+    expect(handled).toEqual(['recent@2:user-exp'])
 
     expect((await idctx(['dlq', 'redrive', dlq, '--expiry-grace', '90000', ...trust])).code).toBe(2)
   })

@@ -39,7 +39,12 @@ export interface VerifierOptions {
    * 604800, 7 days; at most 366 days). Re-upserting a scheduler renews its grant.
    */
   maxGrantLifetimeSeconds?: number
-  /** Largest grace after `exp` an adapter may grant a retried message (default 0: none). */
+  /**
+   * Largest grace after `exp`, in seconds, an adapter may grant a message (a retried job, a
+   * redriven record); default 0: none; at most 86400. The replay store remembers every message
+   * until `exp` + this + `clockToleranceSeconds`, so a copy is caught for as long as any grace
+   * could let it pass.
+   */
   maxExpiryGraceSeconds?: number
   /** Largest token accepted, in bytes, checked before decoding (default 4096). */
   maxTokenBytes?: number

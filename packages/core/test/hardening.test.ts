@@ -22,7 +22,7 @@ import {
   type VerifyInput,
   type VerifyResult,
 } from '@idctx/core'
-import { AUD, baseInput, baseOptions, clock, CONTEXT, DEST, forge, ISS, LEAF, makeKeyring, NOW, ordersSigner, TOPIC } from './fixtures.js'
+import { AUD, baseInput, baseOptions, clock, CONTEXT, DEST, forge, ISS, LEAF, makeKeyring, NOW, NOW_MS, ordersSigner, TOPIC } from './fixtures.js'
 
 const ring = makeKeyring()
 const reasonOf = (r: VerifyResult) => (r.ok ? 'ok' : r.error.reason)
@@ -69,6 +69,23 @@ describe('hardening: numbers are finite and in range, or the call fails with a t
     // Nothing reached the replay store, and the honest path still says expired.
     expect(replay.size).toBe(0)
     expect(reasonOf(await verifier.verify(baseInput(expired)))).toBe('expired')
+  })
+
+  it('the replay store remembers a message up to exp + maxExpiryGraceSeconds, whatever grace its first delivery asked', async () => {
+    let now = NOW_MS
+    const replay = createMemoryReplayStore({ clock: () => now })
+    const verifier = createVerifier(baseOptions(ring, { replay, clock: () => now, maxExpiryGraceSeconds: 600, cacheSize: 0 }))
+    const token = forge(ring, { claimsPatch: { iat: NOW - 10, exp: NOW + 60 } })
+    // First delivery, before exp, with no grace.
+    expect(reasonOf(await verifier.verify(baseInput(token, { coordinates: 'orders/0/1' })))).toBe('ok')
+    // 5 minutes after exp (past exp + clock tolerance, within the largest grace): a copy asking for
+    // the grace at other coordinates is a replay, not a first delivery.
+    now = (NOW + 60 + 300) * 1000
+    expect(reasonOf(await verifier.verify(baseInput(token, { coordinates: 'orders/0/9', expiryGraceSeconds: 600 })))).toBe('replayed')
+    // The first delivery again, at its own coordinates, with the grace: a redelivery.
+    expect(reasonOf(await verifier.verify(baseInput(token, { coordinates: 'orders/0/1', expiryGraceSeconds: 600 })))).toBe('ok')
+    // Without the grace it is simply expired.
+    expect(reasonOf(await verifier.verify(baseInput(token, { coordinates: 'orders/0/9' })))).toBe('expired')
   })
 
   it('a clock that returns NaN throws (retry) instead of accepting an expired token', async () => {

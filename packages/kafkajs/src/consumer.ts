@@ -20,6 +20,7 @@ const CONSUMER_OPTIONS: readonly (keyof WrapConsumerOptions)[] = [
   'contextStore',
   'observer',
   'eachMessageVerify',
+  'redriveGraceSeconds',
 ]
 const DEAD_LETTER_OPTIONS: readonly string[] = ['producer', 'topic']
 const VERIFIER_HINT = 'it is an option of the verifier: pass it to createVerifier (@idctx/core), then the verifier here'
@@ -75,6 +76,10 @@ function validate(options: WrapConsumerOptions): void {
   }
   if (o.contextStore !== undefined && !isContextStore(o.contextStore)) {
     issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
+  }
+  const grace = o.redriveGraceSeconds as unknown
+  if (grace !== undefined && (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > 86_400)) {
+    issues.push({ path: 'redriveGraceSeconds', message: 'an integer number of seconds from 0 to 86400' })
   }
   if (o.eachMessageVerify !== undefined && o.eachMessageVerify !== 'batch' && o.eachMessageVerify !== 'record') {
     issues.push({ path: 'eachMessageVerify', message: "'batch' or 'record'" })

@@ -35,6 +35,12 @@ export const IdctxHeader = {
    * array of `{ "name", "index", "type" }`, one per such occurrence (see `deadLetterRecord`).
    */
   ReplacedValues: 'idctx-replaced-values',
+  /**
+   * A record re-published from a dead-letter topic (`idctx dlq redrive`): the DLQ coordinates it
+   * came from (`dlq/partition/offset`). Unsigned: it only asks a consumer with
+   * `redriveGraceSeconds` for that bounded grace after `exp`.
+   */
+  RedrivenFrom: 'idctx-redriven-from',
 } as const
 
 /** One of the header names of {@link IdctxHeader}. */

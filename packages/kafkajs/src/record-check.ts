@@ -33,6 +33,7 @@ export function coordinatesOf(topic: string, partition: number, offset: string):
 /** Builds the per-record and per-batch verification of a consumer from its options. */
 export function createRecordCheck(options: WrapConsumerOptions): { check: RecordCheck; checkBatch: BatchCheck } {
   const { verifier, tenant, payloadTenant } = options
+  const redriveGrace = options.redriveGraceSeconds ?? 0
   const requirementsOf = requirementsLookup(options.requirements)
   // A tenant that no token can carry: a record whose payload tenant cannot be read fails at the
   // tenant step (after the signature and binding checks), never passes it.
@@ -67,6 +68,7 @@ export function createRecordCheck(options: WrapConsumerOptions): { check: Record
         coordinates: coordinatesOf(topic, partition, message.offset),
         requirements: requirementsOf(topic),
         traceparent: headerString(headers, 'traceparent'),
+        ...(redriveGrace > 0 && headerOccurrences(headers, IdctxHeader.RedrivenFrom).length > 0 ? { expiryGraceSeconds: redriveGrace } : {}),
       })
     // Wait only for a tenant resolver that is asynchronous: an extra await per record is measurable.
     const tenantOfRecord = expected(record)

@@ -100,6 +100,16 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
    *   verified just before its handler, in kafkajs's `eachMessage`.
    */
   eachMessageVerify?: 'batch' | 'record'
+  /**
+   * Grace after `exp`, in seconds, for records re-published from a dead-letter topic (those with
+   * an `idctx-redriven-from` header, see `idctx dlq redrive`), so that records that expired while
+   * the consumer was down or could not fetch the producer's key can be handled once they verify.
+   * Default 0 (none). Capped by the verifier's `maxExpiryGraceSeconds` (set that too), which
+   * also makes its replay store remember every message until `exp` + that grace, so a copy is
+   * still `replayed`. The header is not signed: anyone who can write to the topic can ask for the
+   * grace, which is why it is bounded and why it needs a replay store.
+   */
+  redriveGraceSeconds?: number
 }
 
 /** Why a record failed verification, as the `audit` policy hands it to the handler. */

@@ -62,7 +62,7 @@ describe('wrapConsumer options', () => {
     expect(configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip', zzz: 1 } as never)).issues).toEqual([
       {
         path: 'zzz',
-        message: "unknown option 'zzz'; known options are verifier, tenant, payloadTenant, requirements, policy, deadLetter, contextStore, observer, eachMessageVerify",
+        message: "unknown option 'zzz'; known options are verifier, tenant, payloadTenant, requirements, policy, deadLetter, contextStore, observer, eachMessageVerify, redriveGraceSeconds",
       },
     ])
     expect(configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', deadLetter: { producer, topics: () => 'x' } } as never)).issues).toEqual([

@@ -18,7 +18,7 @@ import { deadLetterFacts } from './dlq-inspect.js'
  * const from = headerString(message.headers, REDRIVEN_FROM_HEADER) // 'orders.idctx-dlq/0/17' on a redriven record
  * ```
  */
-export const REDRIVEN_FROM_HEADER = 'idctx-redriven-from'
+export const REDRIVEN_FROM_HEADER = IdctxHeader.RedrivenFrom
 
 /** Headers the dead-letter copy added; the redriven record leaves them behind. */
 const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set([

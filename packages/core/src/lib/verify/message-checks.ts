@@ -103,12 +103,14 @@ export function createMessageCheck(o: VerifierConfig, clock: () => number, cache
     // 11. deny-list and replay
     const checkReplay = (): Checked | Promise<Checked> => {
       if (o.replay === undefined || input.coordinates === undefined || entry.kind === 'grant') return ok
-      const grace = Math.min(input.expiryGraceSeconds ?? 0, o.maxExpiryGraceSeconds)
+      // Remembered for as long as ANY delivery of this message could still pass the time check:
+      // up to the largest grace an adapter may ask for, whatever this delivery asked. A copy that
+      // arrives with a grace after the entry of a graceless first delivery lapsed would else pass.
       const replayEntry: ReplayEntry = {
         jti: c.jti,
         index: proofText === undefined ? 0 : (proofPosition(proofText) as number),
         coordinates: input.coordinates,
-        expiresAt: (c.exp + grace + o.clockToleranceSeconds) * 1000,
+        expiresAt: (c.exp + o.maxExpiryGraceSeconds + o.clockToleranceSeconds) * 1000,
         firstDelivery: input.firstDelivery === true,
       }
       if (deferred !== undefined) {
