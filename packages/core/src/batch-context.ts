@@ -103,6 +103,15 @@ export const contextRecordSchema = z.strictObject({
  * chain with the signing issuer on top (as a single-profile token's `act`), `trc` the W3C trace
  * id of the call that produced the message, `n` 16 random bytes (base64url) so that the sibling
  * hashes a proof reveals say nothing of other users' contexts.
+ *
+ * @example
+ * ```ts
+ * const record: ContextRecord = {
+ *   sub: 'u-7d2f', tid: 'acme', txn: 'b1c9', act: { sub: 'orders' },
+ *   trc: '4bf92f3577b34da6a3ce929d0e0e4736', n: 'fJ1x2Yq3u9Q0bKX8s7L2aw',
+ * }
+ * const claims = mergeBatchClaims(batchClaims, record) // the shape a single-profile token verifies to
+ * ```
  */
 export interface ContextRecord extends IdentityContext {
   readonly trc?: string | undefined

@@ -1,11 +1,29 @@
 import { z } from 'zod'
 
-/** Principal types a token may declare in `pty`. */
+/**
+ * Principal types a token may declare in `pty`.
+ *
+ * @example
+ * ```ts
+ * const pty: PrincipalType = 'service'
+ * await runWithContext({ sub: 'nightly-export', tid: 'acme', txn, pty }, () => exportInvoices())
+ * ```
+ */
 export type PrincipalType = 'user' | 'service' | 'system'
 
-/** An RFC 8693 actor chain: the current producer, and nested the producers before it. */
+/**
+ * An RFC 8693 actor chain: the current producer, and nested the producers before it.
+ *
+ * @example
+ * ```ts
+ * const act: ActorClaim = { sub: 'billing', act: { sub: 'orders' } } // orders → billing
+ * actorDepth(act) // 2
+ * ```
+ */
 export interface ActorClaim {
+  /** The issuer id of the producer that carried the context. */
   readonly sub: string
+  /** The producers before it, the most recent outermost; absent on the first hop. */
   readonly act?: ActorClaim | undefined
 }
 
@@ -54,7 +72,21 @@ export const claimsSchema = z.object({
   trc: z.string().regex(/^[0-9a-f]{32}$/).optional(),
 })
 
-/** A verified idctx claim set. */
+/**
+ * A verified idctx claim set.
+ *
+ * Times (`iat`, `exp`, `nbf`) are epoch seconds; `mh` is the base64url Merkle root (SHA-256) of
+ * the messages the token signs, `trc` a 32-hex W3C trace id.
+ *
+ * @example
+ * ```ts
+ * const claims: IdctxClaims = {
+ *   iss: 'orders', aud: 'shop', sub: 'u-7d2f', tid: 'acme', txn: 'b1c9', jti: 'Q2hV…',
+ *   iat: 1_800_000_000, exp: 1_800_000_300, mh: 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg',
+ * }
+ * if (result.ok) audit.write({ user: result.claims.sub, tenant: result.claims.tid })
+ * ```
+ */
 export type IdctxClaims = z.infer<typeof claimsSchema>
 
 /**

@@ -4,18 +4,43 @@ import type { ActorClaim, IdctxClaims, PrincipalType } from './claims.js'
 /**
  * The identity a message is produced on behalf of. `act` is the chain of producers that carried
  * this context so far (empty on the first hop); the signer pushes itself on top.
+ *
+ * @example
+ * ```ts
+ * const context: IdentityContext = { sub: 'u-7d2f', tid: 'acme', txn: randomUUID(), pty: 'user', roles: ['clerk'] }
+ * await runWithContext(context, () => producer.send({ topic: 'orders', messages })) // signed for u-7d2f@acme
+ * ```
  */
 export interface IdentityContext {
+  /** The principal (user or service id) the work is done for. */
   readonly sub: string
+  /** The tenant the work belongs to. */
   readonly tid: string
+  /** The transaction id shared by every hop of one request. */
   readonly txn: string
+  /** The kind of principal, when known. */
   readonly pty?: PrincipalType | undefined
+  /** Roles of the principal, checked against `Requirements.roles`. */
   readonly roles?: readonly string[] | undefined
+  /** Space-separated scopes, checked against `Requirements.scopes`. */
   readonly scope?: string | undefined
+  /** The producers that carried this context so far (none on the first hop). */
   readonly act?: ActorClaim | undefined
 }
 
-/** A context that came out of a verified token, with the claims it was read from. */
+/**
+ * A context that came out of a verified token, with the claims it was read from.
+ *
+ * @example
+ * ```ts
+ * await consumer.run({
+ *   eachMessage: async ({ identity }) => {
+ *     const ctx: VerifiedContext | undefined = identity
+ *     log.info({ tenant: ctx?.tid, txn: ctx?.txn, token: ctx?.tokenSha256, from: ctx?.claims.iss })
+ *   },
+ * })
+ * ```
+ */
 export interface VerifiedContext extends IdentityContext {
   /** The verified claims (never the token itself). */
   readonly claims: IdctxClaims
@@ -25,7 +50,16 @@ export interface VerifiedContext extends IdentityContext {
   readonly tokenSha256: string
 }
 
-/** An AsyncLocalStorage-backed holder of the current identity context. */
+/**
+ * An AsyncLocalStorage-backed holder of the current identity context.
+ *
+ * @example
+ * ```ts
+ * const store: ContextStore = createContextStore()
+ * const producer = wrapProducer(kafka.producer(), { signer, contextStore: store })
+ * await store.run({ sub: 'u-7d2f', tid: 'acme', txn: 'b1c9' }, () => producer.send({ topic: 'orders', messages }))
+ * ```
+ */
 export interface ContextStore {
   /** Runs `fn` with `context` as the current context (for everything it awaits or spawns). */
   run<T>(context: IdentityContext, fn: () => T): T

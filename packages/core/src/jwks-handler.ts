@@ -3,7 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Jwks } from './keys.js'
 import type { KeySet } from './key-set.js'
 
-/** Options of {@link jwksResponse} and {@link createJwksHandler}. */
+/**
+ * Options of {@link jwksResponse} and {@link createJwksHandler}.
+ *
+ * @example
+ * ```ts
+ * http.createServer(createJwksHandler(keys, { maxAgeSeconds: 30 })).listen(8080)
+ * ```
+ */
 export interface JwksResponseOptions {
   /**
    * `Cache-Control: public, max-age=<s>` in seconds (default 60). Caches between the verifiers and
@@ -14,9 +21,20 @@ export interface JwksResponseOptions {
   maxAgeSeconds?: number
 }
 
-/** An HTTP response for a JWKS request, for any framework. */
+/**
+ * An HTTP response for a JWKS request, for any framework.
+ *
+ * @example
+ * ```ts
+ * const r: JwksHttpResponse = jwksResponse(keys, { method: 'GET', ifNoneMatch: req.headers['if-none-match'] })
+ * // { status: 200, headers: { 'content-type': 'application/jwk-set+json', etag: '"…"', … }, body: '{"keys":[…]}' }
+ * reply.code(r.status).headers(r.headers).send(r.body)
+ * ```
+ */
 export interface JwksHttpResponse {
+  /** 200 with the JWKS, 304 when `If-None-Match` matched the ETag, 405 for a method other than GET or HEAD. */
   readonly status: 200 | 304 | 405
+  /** Response headers: content type, `ETag` and `Cache-Control` (or `Allow` with a 405). */
   readonly headers: Readonly<Record<string, string>>
   /** The JWKS JSON (empty for 304, 405 and HEAD). */
   readonly body: string

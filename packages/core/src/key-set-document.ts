@@ -123,7 +123,19 @@ export function importKeySet(document: string | KeySetDocument, options: { clock
   })
 }
 
-/** Options of {@link advanceKeySet}. */
+/**
+ * Options of {@link advanceKeySet}.
+ *
+ * @example
+ * ```ts
+ * // verifiers that keep a JWKS 5 min and accept tokens of up to 30 min:
+ * const step = advanceKeySet(document, {
+ *   stageForMs: 5 * 60_000 + 60_000,
+ *   retireForMs: (1800 + 30) * 1000,
+ *   alg: 'EdDSA',
+ * })
+ * ```
+ */
 export interface AdvanceKeySetOptions {
   /** Epoch milliseconds (default Date.now()). */
   now?: number
@@ -144,8 +156,18 @@ export interface AdvanceKeySetOptions {
   kid?: string
 }
 
-/** What {@link advanceKeySet} did. */
+/**
+ * What {@link advanceKeySet} did.
+ *
+ * @example
+ * ```ts
+ * const step: AdvancedKeySet = advanceKeySet(process.env.IDCTX_KEYSET!)
+ * if (step.action !== 'waiting') await secrets.put('idctx/orders/keyset', JSON.stringify(step.document))
+ * console.log(step.action, step.kid, step.pruned, new Date(step.nextStepAt).toISOString())
+ * ```
+ */
 export interface AdvancedKeySet {
+  /** The next private document, to store and roll out to every replica. */
   readonly document: KeySetDocument
   /**
    * `staged` (a new key is published, not signing yet), `rotated` (the staged key signs, the old

@@ -4,9 +4,20 @@ import { importJwk, toJwks, type IdctxKey, type Jwks } from './keys.js'
 /**
  * Where a verifier finds an issuer's keys. `get` is synchronous and cheap (called per token on a
  * cache miss); `refresh` is called at most once per unknown kid, rate-limited by the source.
+ *
+ * A custom source need only implement `get`; `refresh`, `resolve` and `ready` are for sources that
+ * can learn keys later.
+ *
+ * @example
+ * ```ts
+ * const fromVault: KeySource = { get: (kid) => vaultKeys.get(kid) } // Map<string, IdctxKey>
+ * const verifier = createVerifier({ audience: 'shop', issuers: { orders: fromVault } })
+ * ```
  */
 export interface KeySource {
+  /** The key with this kid, or undefined when the source does not (yet) know it. */
   get(kid: string): IdctxKey | undefined
+  /** Reloads the keys (a remote JWKS refetches); rejects with a KeyError when it cannot. */
   refresh?(): Promise<void>
   /**
    * The key for a kid that `get` does not know, from a source that can learn new keys (a remote
@@ -23,6 +34,13 @@ export interface KeySource {
 /**
  * A producer's keys: one active signing key and retiring keys still published for verification
  * until every token they signed has expired.
+ *
+ * @example
+ * ```ts
+ * const keys: KeySet = createKeySet({ active: generateKey('EdDSA', { kid: 'orders-1' }) })
+ * const signer = createSigner({ issuer: 'orders', audience: 'shop', key: keys }) // signs with keys.active
+ * http.createServer(createJwksHandler(keys)).listen(8080) // publishes keys.jwks()
+ * ```
  */
 export interface KeySet extends KeySource {
   /** The key new tokens are signed with. */
@@ -50,8 +68,22 @@ export interface KeySet extends KeySource {
   state(): KeySetState
 }
 
-/** Options of {@link createKeySet}. */
+/**
+ * Options of {@link createKeySet}.
+ *
+ * Throws a {@link KeyError} (`ERR_IDCTX_KEY`) when the active or staged key cannot sign, or two
+ * keys share a kid.
+ *
+ * @example
+ * ```ts
+ * const keys = createKeySet({
+ *   active: importJwk(JSON.parse(process.env.IDCTX_KEY_2!)),
+ *   retiring: [{ key: importJwk(JSON.parse(process.env.IDCTX_KEY_1!)), retiredAt: Date.parse('2026-10-01') }],
+ * })
+ * ```
+ */
 export interface KeySetOptions {
+  /** The key new tokens are signed with; it must hold its private (or secret) part. */
   active: IdctxKey
   /** A key published for verification before it signs (see {@link KeySet.stage}). */
   staged?: IdctxKey
@@ -63,18 +95,39 @@ export interface KeySetOptions {
   clock?: () => number
 }
 
-/** A key that no longer signs, kept for verification since `retiredAt` (epoch ms). */
+/**
+ * A key that no longer signs, kept for verification since `retiredAt` (epoch ms).
+ *
+ * @example
+ * ```ts
+ * const retired: RetiringKey = { key: oldKey, retiredAt: Date.parse('2026-10-01T00:00:00Z') }
+ * const keys = createKeySet({ active: newKey, retiring: [retired] })
+ * ```
+ */
 export interface RetiringKey {
+  /** The key, still published in the JWKS. */
   readonly key: IdctxKey
+  /** When it stopped signing, in epoch milliseconds; `prune` measures from here. */
   readonly retiredAt: number
 }
 
-/** What a key set holds and since when: the input of `exportKeySet`. */
+/**
+ * What a key set holds and since when: the input of `exportKeySet`.
+ *
+ * @example
+ * ```ts
+ * const { active, staged, stagedAt, retiring }: KeySetState = keys.state()
+ * console.log(active.kid, staged?.kid, stagedAt, retiring.map((r) => r.key.kid))
+ * ```
+ */
 export interface KeySetState {
+  /** The key that signs. */
   readonly active: IdctxKey
+  /** The key published but not signing yet, if any. */
   readonly staged: IdctxKey | undefined
   /** Epoch ms; undefined without a staged key. */
   readonly stagedAt: number | undefined
+  /** Keys that only verify, newest first, with their retirement time. */
   readonly retiring: readonly RetiringKey[]
 }
 
@@ -159,7 +212,17 @@ export function createKeySet(options: KeySetOptions): KeySet {
   }
 }
 
-/** Why a JWK of a JWKS was not imported as it stood. */
+/**
+ * Why a JWK of a JWKS was not imported as it stood.
+ *
+ * @example
+ * ```ts
+ * const quiet: readonly IgnoredKeyReason[] = ['private_members']
+ * const orders = createRemoteJwks(url, {
+ *   onKeyIgnored: ({ kid, reason }) => { if (!quiet.includes(reason)) log.warn({ kid, reason }, 'JWK ignored') },
+ * })
+ * ```
+ */
 export type IgnoredKeyReason =
   /** The entry is not a JSON object. */
   | 'not_an_object'
@@ -179,18 +242,45 @@ export type IgnoredKeyReason =
 /**
  * What a key source reports when a JWK is skipped or imported without its private part. Holds
  * the kid (when it is a string of 1..256 characters) and a sentence for logs; never key material.
+ *
+ * @example
+ * ```ts
+ * const source = staticKeySource(jwks, {
+ *   onKeyIgnored: (info: IgnoredKey) => log.warn({ kid: info.kid, reason: info.reason }, info.detail),
+ * })
+ * // info: { kid: 'k1', reason: 'unusable', detail: 'key "k1": RSA public exponent must be 65537' }
+ * ```
  */
 export interface IgnoredKey {
+  /** The entry's kid, or undefined when it has none usable. */
   readonly kid: string | undefined
+  /** Why the entry was skipped or stripped. */
   readonly reason: IgnoredKeyReason
   /** The same, as a sentence naming the kid, e.g. `key "k1": RSA public exponent must be 65537`. */
   readonly detail: string
 }
 
-/** Called once per JWK that a key source skips or strips, each time the JWKS is loaded. */
+/**
+ * Called once per JWK that a key source skips or strips, each time the JWKS is loaded.
+ *
+ * @example
+ * ```ts
+ * const onKeyIgnored: IgnoredKeyListener = ({ kid, reason }) => metrics.jwkIgnored.add(1, { reason })
+ * const orders = createRemoteJwks('https://orders.internal/.well-known/idctx-jwks.json', { onKeyIgnored })
+ * ```
+ */
 export type IgnoredKeyListener = (info: IgnoredKey) => void
 
-/** Options of {@link staticKeySource}. */
+/**
+ * Options of {@link staticKeySource}.
+ *
+ * @example
+ * ```ts
+ * const source = staticKeySource(JSON.parse(await readFile('orders.jwks.json', 'utf8')), {
+ *   onKeyIgnored: ({ kid, reason }) => log.warn({ kid, reason }, 'JWK ignored'),
+ * })
+ * ```
+ */
 export interface StaticKeySourceOptions {
   /** Told about each JWK skipped or stripped of private members (default: nothing is told). */
   onKeyIgnored?: IgnoredKeyListener
@@ -246,7 +336,7 @@ export function importVerificationJwk(entry: unknown, listener: IgnoredKeyListen
 
 /**
  * A fixed set of verification keys, from IdctxKeys (taken as given) or a JWKS document (RFC 7517
- * §5). From a JWKS only public keys are imported, through {@link importVerificationJwk}: private
+ * §5). From a JWKS only public keys are imported, one entry at a time: private
  * members are dropped, and `oct`, `use: "enc"`, weak and malformed entries are skipped and
  * reported to `options.onKeyIgnored`, so a verifier meets their kid as `unknown_kid`. A kid-less
  * JWK gets its RFC 7638 thumbprint as kid.

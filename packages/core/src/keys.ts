@@ -10,7 +10,16 @@ import {
 } from 'node:crypto'
 import { KeyError } from './errors.js'
 
-/** Signature algorithms idctx signs and verifies with. HS256 needs an explicit opt-in. */
+/**
+ * Signature algorithms idctx signs and verifies with. HS256 needs an explicit opt-in.
+ *
+ * @example
+ * ```ts
+ * const alg: Algorithm = 'ES256'
+ * const key = generateKey(alg, { kid: 'orders-es-1' })
+ * const verifier = createVerifier({ audience: 'shop', issuers, algorithms: ['EdDSA', alg] })
+ * ```
+ */
 export type Algorithm = 'EdDSA' | 'ES256' | 'RS256' | 'HS256'
 
 /**
@@ -23,15 +32,35 @@ export type Algorithm = 'EdDSA' | 'ES256' | 'RS256' | 'HS256'
  */
 export const ALGORITHMS: readonly Algorithm[] = Object.freeze(['EdDSA', 'ES256', 'RS256', 'HS256'])
 
-/** A public JWK as published in a JWKS, with the members idctx relies on. */
+/**
+ * A public JWK as published in a JWKS, with the members idctx relies on.
+ *
+ * @example
+ * ```ts
+ * const jwk: PublicJwk = exportPublicJwk(generateKey('EdDSA', { kid: 'orders-1' }))
+ * // { kty: 'OKP', crv: 'Ed25519', x: '…', kid: 'orders-1', alg: 'EdDSA', use: 'sig' }
+ * ```
+ */
 export interface PublicJwk extends JsonWebKey {
+  /** The key id tokens name in their header. */
   kid: string
+  /** The one algorithm this key verifies. */
   alg: Algorithm
+  /** `"sig"` when present; `"enc"` keys are never imported. */
   use?: string
 }
 
-/** A JSON Web Key Set. */
+/**
+ * A JSON Web Key Set.
+ *
+ * @example
+ * ```ts
+ * const jwks: Jwks = toJwks(keys.keys()) // { keys: [{ kty: 'OKP', kid: 'orders-1', alg: 'EdDSA', … }] }
+ * const verifier = createVerifier({ audience: 'shop', issuers: { orders: jwks } })
+ * ```
+ */
 export interface Jwks {
+  /** The public keys, one per kid. */
   keys: PublicJwk[]
 }
 
@@ -39,11 +68,22 @@ export interface Jwks {
  * A key bound to exactly one algorithm and one kid. `signingKey` is the private (or secret) key
  * when the holder may sign; `verificationKey` is what a verifier uses. Imported once, as
  * node:crypto KeyObjects, so the per-message path never converts keys.
+ *
+ * @example
+ * ```ts
+ * const key: IdctxKey = generateKey('EdDSA', { kid: 'orders-1' })
+ * const signer = createSigner({ issuer: 'orders', audience: 'shop', key })
+ * const verifyOnly: IdctxKey = importJwk(exportPublicJwk(key)) // signingKey undefined
+ * ```
  */
 export interface IdctxKey {
+  /** The key id (1..256 characters), written in the header of every token this key signs. */
   readonly kid: string
+  /** The one algorithm this key signs or verifies with. */
   readonly alg: Algorithm
+  /** The private or secret key; undefined for a key imported from a public JWK. */
   readonly signingKey: KeyObject | undefined
+  /** The public key (the secret itself for HS256). */
   readonly verificationKey: KeyObject
 }
 

@@ -6,7 +6,17 @@ import { hashPrefixedLeaf } from './merkle.js'
 const PREFIX = Buffer.from('\0idctx-leaf-v1\0', 'latin1')
 const NULL_LENGTH = 0xffffffff
 
-/** A Kafka key or value as the client hands it over: bytes, text, or null (a tombstone). */
+/**
+ * A Kafka key or value as the client hands it over: bytes, text, or null (a tombstone).
+ *
+ * @example
+ * ```ts
+ * const key: KafkaBytes = 'o-1'
+ * const value: KafkaBytes = Buffer.from('{"order":"o-1"}')
+ * kafkaLeaf('orders', key, value)    // the leaf a signer binds
+ * kafkaLeaf('orders', key, null)     // a tombstone has a leaf too
+ * ```
+ */
 export type KafkaBytes = Buffer | Uint8Array | string | null | undefined
 
 const UNRESERVED = /^[A-Za-z0-9._~-]*$/

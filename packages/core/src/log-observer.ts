@@ -6,6 +6,17 @@ import type { DispositionEvent, IdctxObserver, RejectedEvent } from './observer.
 /**
  * The logging methods idctx calls: pino's `(object, message)` signature, so a pino logger (or a
  * child of one) fits as it is. Bunyan and any `{ info, warn, error }` with that shape fit too.
+ *
+ * @example
+ * ```ts
+ * const logger: IdctxLogger = pino() // or, without pino:
+ * const plain: IdctxLogger = {
+ *   info: (fields, message) => console.log(message, JSON.stringify(fields)),
+ *   warn: (fields, message) => console.warn(message, JSON.stringify(fields)),
+ *   error: (fields, message) => console.error(message, JSON.stringify(fields)),
+ * }
+ * const log = createLogObserver({ logger: plain })
+ * ```
  */
 export interface IdctxLogger {
   info(fields: Record<string, unknown>, message: string): void
@@ -13,7 +24,20 @@ export interface IdctxLogger {
   error(fields: Record<string, unknown>, message: string): void
 }
 
-/** Options of {@link createLogObserver}. */
+/**
+ * Options of {@link createLogObserver}.
+ *
+ * @example
+ * ```ts
+ * const log = createLogObserver({
+ *   logger: pino(),
+ *   maxLinesPerInterval: 5,
+ *   intervalMs: 60_000,
+ *   userIdSalt: process.env.IDCTX_USER_SALT,
+ *   expectedAudience: 'shop',
+ * })
+ * ```
+ */
 export interface LogObserverOptions {
   /** Where lines go: a pino logger or anything with its signature (default {@link createConsoleLogger}). */
   logger?: IdctxLogger
@@ -35,7 +59,16 @@ export interface LogObserverOptions {
   clock?: () => number
 }
 
-/** An observer that logs; `flush()` logs how many lines the rate limit held back and not yet reported. */
+/**
+ * An observer that logs; `flush()` logs how many lines the rate limit held back and not yet reported.
+ *
+ * @example
+ * ```ts
+ * const log: LogObserver = createLogObserver({ logger: pino(), expectedAudience: 'shop' })
+ * const verifier = createVerifier({ audience: 'shop', issuers, observer: log })
+ * process.on('SIGTERM', () => log.flush())
+ * ```
+ */
 export interface LogObserver extends IdctxObserver {
   /** Logs one `idctx.suppressed` line per reason with lines held back since its last line (call at shutdown). */
   flush(): void

@@ -8,10 +8,21 @@ const MAX_TREE_SIZE = 1 << 20
 /**
  * A message's position in a signed batch: its leaf index, the batch size and the sibling hashes
  * from the leaf up to the root (RFC 6962 audit path). Carried in the `idctx-proof` header.
+ *
+ * @example
+ * ```ts
+ * const { root, proofs } = merkleTree(leaves)
+ * const proof: MerkleProof = proofs[1]! // { index: 1, size: 3, path: [<32 bytes>, <32 bytes>] }
+ * rootFromProof(leaves[1]!, proof)?.equals(root) // true
+ * headers['idctx-proof'] = encodeProof(proof)
+ * ```
  */
 export interface MerkleProof {
+  /** The leaf's position in the batch, from 0. */
   readonly index: number
+  /** The number of leaves in the batch. */
   readonly size: number
+  /** The sibling hashes (32 bytes each) from the leaf up to the root. */
   readonly path: readonly Buffer[]
 }
 

@@ -3,9 +3,21 @@ import type { ContextStore } from './context.js'
 /**
  * One problem found in an options object: where (dotted path) and what to do about it. Never
  * holds the offending value.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   createVerifier({ audience: 'shop', issuers, clockToleranceSecond: 30 } as VerifierOptions)
+ * } catch (e) {
+ *   if (e instanceof ConfigError) for (const issue of e.issues) console.error(issue.path, issue.message)
+ *   // clockToleranceSecond unknown option 'clockToleranceSecond'; did you mean 'clockToleranceSeconds'?
+ * }
+ * ```
  */
 export interface OptionIssue {
+  /** The dotted path of the option, e.g. `retry.retries` (empty for the options object itself). */
   readonly path: string
+  /** What is wrong and what to do, e.g. the option name it was likely meant to be. */
   readonly message: string
 }
 

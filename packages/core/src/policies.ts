@@ -1,4 +1,12 @@
-/** What one producer may publish: destination patterns and tenants. */
+/**
+ * What one producer may publish: destination patterns and tenants.
+ *
+ * @example
+ * ```ts
+ * const grant: ProducerGrant = { destinations: ['kafka:orders', 'bullmq:invoices/*'], tenants: ['acme', 'globex'] }
+ * const verifier = createVerifier({ audience: 'shop', issuers, producerAcl: { orders: grant } })
+ * ```
+ */
 export interface ProducerGrant {
   /** Exact destinations or prefixes ending in `*`, e.g. `kafka:orders`, `bullmq:invoices/*`. */
   readonly destinations: readonly string[]
@@ -6,12 +14,33 @@ export interface ProducerGrant {
   readonly tenants?: readonly string[] | '*' | undefined
 }
 
-/** Producer ACL: issuer → grant. An issuer that is not listed may publish nothing. */
+/**
+ * Producer ACL: issuer → grant. An issuer that is not listed may publish nothing.
+ *
+ * @example
+ * ```ts
+ * const producerAcl: ProducerAcl = {
+ *   orders: { destinations: ['kafka:orders'] },
+ *   billing: { destinations: ['bullmq:invoices/*'], tenants: ['acme'] },
+ * }
+ * const verifier = createVerifier({ audience: 'shop', issuers, producerAcl })
+ * ```
+ */
 export type ProducerAcl = Readonly<Record<string, ProducerGrant>>
 
-/** Required scopes and roles (all of each list must be present). */
+/**
+ * Required scopes and roles (all of each list must be present).
+ *
+ * @example
+ * ```ts
+ * const requirements: Requirements = { scopes: ['orders:write'], roles: ['clerk'] }
+ * const verifier = createVerifier({ audience: 'shop', issuers, requirements })
+ * ```
+ */
 export interface Requirements {
+  /** Scopes the token's space-separated `scope` claim must all contain. */
   readonly scopes?: readonly string[] | undefined
+  /** Roles the token's `roles` claim must all contain. */
   readonly roles?: readonly string[] | undefined
 }
 

@@ -33,7 +33,15 @@ export const ReasonCode = {
   Replayed: 'replayed',
 } as const
 
-/** One of the stable reason codes of {@link ReasonCode}. */
+/**
+ * One of the stable reason codes of {@link ReasonCode}.
+ *
+ * @example
+ * ```ts
+ * const reason: ReasonCode = 'tenant_mismatch'
+ * if (!result.ok) metrics.rejected.add(1, { reason: result.error.reason satisfies ReasonCode })
+ * ```
+ */
 export type ReasonCode = (typeof ReasonCode)[keyof typeof ReasonCode]
 
 /**

@@ -2,7 +2,20 @@ import { KeyError } from './errors.js'
 import type { IdctxKey } from './keys.js'
 import { importVerificationJwk, type IgnoredKeyListener, type KeySource } from './key-set.js'
 
-/** Options of {@link createRemoteJwks}. Defaults follow jose's `createRemoteJWKSet`. */
+/**
+ * Options of {@link createRemoteJwks}. Defaults follow jose's `createRemoteJWKSet`.
+ *
+ * @example
+ * ```ts
+ * const orders = createRemoteJwks('https://orders.internal/.well-known/idctx-jwks.json', {
+ *   timeoutMs: 2000,
+ *   cooldownMs: 10_000,
+ *   maxAgeMs: 5 * 60_000,
+ *   headers: { authorization: `Bearer ${process.env.JWKS_TOKEN}` },
+ *   keepRemovedKeysMs: (900 + 30) * 1000,
+ * })
+ * ```
+ */
 export interface RemoteJwksOptions {
   /** Abort a fetch after this many milliseconds (default 5000). */
   timeoutMs?: number
@@ -40,7 +53,17 @@ export interface RemoteJwksOptions {
   keepRemovedKeysMs?: number
 }
 
-/** A remote JWKS with its cache; also a {@link KeySource}. */
+/**
+ * A remote JWKS with its cache; also a {@link KeySource}.
+ *
+ * @example
+ * ```ts
+ * const orders: RemoteJwks = createRemoteJwks('https://orders.internal/.well-known/idctx-jwks.json')
+ * await orders.ready() // throws KeyError (ERR_IDCTX_KEY) when it cannot be fetched
+ * const verifier = createVerifier({ audience: 'shop', issuers: { orders } })
+ * metrics.jwksFetches.record(orders.fetches)
+ * ```
+ */
 export interface RemoteJwks extends KeySource {
   /**
    * Fetches the JWKS unless a fetch is in flight (joined) or the last attempt is younger than the

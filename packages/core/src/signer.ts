@@ -14,13 +14,40 @@ import { parseOptions } from './lib/options.js'
 import { encodeProof, merkleTree } from './merkle.js'
 import { notify, type IdctxObserver } from './observer.js'
 
-/** One message to sign: where it goes and its leaf hash (see `kafkaLeaf`, `bullmqLeaf`). */
+/**
+ * One message to sign: where it goes and its leaf hash (see `kafkaLeaf`, `bullmqLeaf`).
+ *
+ * @example
+ * ```ts
+ * const binding: MessageBinding = { destination: 'kafka:orders', leaf: kafkaLeaf('orders', 'o-1', value) }
+ * const { token } = signer.sign({ sub: 'u-7d2f', tid: 'acme', txn: 'b1c9' }, [binding])
+ * ```
+ */
 export interface MessageBinding {
+  /** Where the message goes: `kafka:<topic>` or `bullmq:<queue>/<name>` (see `kafkaDestination`, `bullmqDestination`). */
   readonly destination: string
+  /** The 32-byte leaf hash of the message (`kafkaLeaf`, `bullmqLeaf`); anything else is a TypeError. */
   readonly leaf: Buffer
 }
 
-/** Options of {@link createSigner}. */
+/**
+ * Options of {@link createSigner}.
+ *
+ * Parsed once by {@link createSigner}: invalid or unknown options throw a {@link ConfigError}
+ * (`ERR_IDCTX_CONFIG`) listing the paths.
+ *
+ * @example
+ * ```ts
+ * const signer = createSigner({
+ *   issuer: 'orders',
+ *   audience: 'shop',
+ *   key: importKeySet(process.env.IDCTX_KEYSET!),
+ *   lifetimeSeconds: 120,
+ *   traceId: activeTraceId, // from @idctx/otel
+ *   observer: createLogObserver(),
+ * })
+ * ```
+ */
 export interface SignerOptions {
   /** This workload's service id (`iss`). */
   issuer: string
@@ -54,10 +81,20 @@ export interface SignerOptions {
    * `TurnSigner` signs its call alone, with the single profile.
    */
   maxContextRecordBytes?: number
+  /** Told about every signed token (ids and hashes, never the token). */
   observer?: IdctxObserver
 }
 
-/** Per-call options of {@link Signer.sign}. */
+/**
+ * Per-call options of {@link Signer.sign}.
+ *
+ * @example
+ * ```ts
+ * // a job delayed by 10 minutes: valid from when it runs, for 15 minutes
+ * const notBefore = Math.floor(Date.now() / 1000) + 600
+ * signer.sign(context, [binding], { lifetimeSeconds: 900, notBefore })
+ * ```
+ */
 export interface SignOptions {
   /** Lifetime of this token in seconds, capped by `maxLifetimeSeconds` (e.g. a delayed job). */
   lifetimeSeconds?: number
@@ -65,13 +102,24 @@ export interface SignOptions {
   notBefore?: number
 }
 
-/** What {@link Signer.sign} returns. */
+/**
+ * What {@link Signer.sign} returns.
+ *
+ * @example
+ * ```ts
+ * const { token, proofs, jti, exp }: SignedToken = signer.sign(context, bindings)
+ * const headers = { idctx: token, ...(proofs[0] === undefined ? {} : { 'idctx-proof': proofs[0] }) }
+ * log.debug({ jti, exp }, 'signed') // exp in epoch seconds
+ * ```
+ */
 export interface SignedToken {
   /** The compact JWS for the `idctx` carrier. */
   readonly token: string
   /** Per message, in input order, the `idctx-proof` header value; undefined for a single message. */
   readonly proofs: readonly (string | undefined)[]
+  /** The token's unique id. */
   readonly jti: string
+  /** The expiry, in epoch seconds. */
   readonly exp: number
   /** SHA-256 of the token, hex (safe to log). */
   readonly tokenSha256: string
@@ -149,9 +197,22 @@ export interface SignedBatchCall {
   readonly proofs: readonly string[]
 }
 
-/** Signs identity contexts over messages. */
+/**
+ * Signs identity contexts over messages.
+ *
+ * @example
+ * ```ts
+ * const signer: Signer = createSigner({ issuer: 'orders', audience: 'shop', key: keys })
+ * const { token } = signer.sign({ sub: 'u-7d2f', tid: 'acme', txn: 'b1c9' }, [
+ *   { destination: 'kafka:orders', leaf: kafkaLeaf('orders', 'o-1', value) },
+ * ])
+ * const producer = wrapProducer(kafka.producer(), { signer }) // @idctx/kafkajs signs each send
+ * ```
+ */
 export interface Signer {
+  /** The `iss` of every token (`SignerOptions.issuer`). */
   readonly issuer: string
+  /** The `aud` of every token (`SignerOptions.audience`). */
   readonly audience: string
   /**
    * Signs one token over one or many messages of one identity context (the single profile,

@@ -5,34 +5,84 @@ const clockOption = z.custom<() => number>((v) => typeof v === 'function', 'a fu
 const revocationOptionsSchema = z.strictObject({ maxEntries: z.number().int().positive().max(100_000_000).optional(), clock: clockOption })
 const replayOptionsSchema = z.strictObject({ maxEntries: z.number().int().positive().max(100_000_000).optional(), clock: clockOption })
 
-/** The identifiers a deny-list can name. */
+/**
+ * The identifiers a deny-list can name.
+ *
+ * @example
+ * ```ts
+ * const kind: RevocableId = 'kid'
+ * revocation.revoke(kind, 'orders-2026-10') // every token signed by that key
+ * revocation.revoke('tid', 'suspended-tenant', Date.now() + 3_600_000) // for one hour
+ * ```
+ */
 export type RevocableId = 'kid' | 'jti' | 'txn' | 'sub' | 'tid'
 
 const REVOCABLE: ReadonlySet<RevocableId> = new Set(['kid', 'jti', 'txn', 'sub', 'tid'])
 
-/** The identifiers of one token, as the verifier asks the deny-list about them. */
+/**
+ * The identifiers of one token, as the verifier asks the deny-list about them.
+ *
+ * @example
+ * ```ts
+ * const ids: TokenIds = { kid: 'orders-1', jti: 'Q2hV…', txn: 'b1c9', sub: 'u-7d2f', tid: 'acme' }
+ * await revocation.isRevoked(ids) // true when any one of them is denied
+ * ```
+ */
 export type TokenIds = Readonly<Record<RevocableId, string>>
 
 /**
  * A deny-list of keys, tokens, transactions, users and tenants. May be asynchronous (the
  * `@idctx/redis` store is).
+ *
+ * @example
+ * ```ts
+ * // a deny-list backed by your own service; the verifier asks it once per token
+ * const revocation: RevocationStore = {
+ *   isRevoked: async ({ kid, jti, tid }) => denyList.hasAny([`kid:${kid}`, `jti:${jti}`, `tid:${tid}`]),
+ * }
+ * const verifier = createVerifier({ audience: 'shop', issuers, revocation })
+ * ```
  */
 export interface RevocationStore {
+  /** Whether any of the token's ids is denied; may reject (a `StoreError`) when the store cannot answer. */
   isRevoked(ids: TokenIds): boolean | Promise<boolean>
 }
 
-/** An in-memory deny-list you can add to and remove from. */
+/**
+ * An in-memory deny-list you can add to and remove from.
+ *
+ * `revoke` throws a TypeError for an unknown kind or an empty value, and a RangeError when
+ * `maxEntries` live entries are held.
+ *
+ * @example
+ * ```ts
+ * const revocation: MemoryRevocationStore = createMemoryRevocationStore({ maxEntries: 10_000 })
+ * revocation.revoke('jti', leakedJti, Date.now() + 15 * 60_000) // until the token expires
+ * revocation.unrevoke('jti', leakedJti)
+ * revocation.size // 0
+ * ```
+ */
 export interface MemoryRevocationStore extends RevocationStore {
   /** Denies an id until `untilMs` (epoch ms; forever when omitted). */
   revoke(kind: RevocableId, value: string, untilMs?: number): void
+  /** Lifts a denial (no-op when the id was not denied). */
   unrevoke(kind: RevocableId, value: string): void
+  /** Number of entries held (an expired one until a lookup or a full store drops it). */
   readonly size: number
 }
 
-/** Options of {@link createMemoryRevocationStore}. */
+/**
+ * Options of {@link createMemoryRevocationStore}.
+ *
+ * @example
+ * ```ts
+ * const revocation = createMemoryRevocationStore({ maxEntries: 10_000 })
+ * ```
+ */
 export interface MemoryRevocationStoreOptions {
   /** At most this many entries (default 100000); revoking past it throws rather than forgets. */
   maxEntries?: number
+  /** Epoch milliseconds (default Date.now). */
   clock?: () => number
 }
 
@@ -93,11 +143,33 @@ export function createMemoryRevocationStore(options: MemoryRevocationStoreOption
   }
 }
 
-/** What a replay store says of a delivery. */
+/**
+ * What a replay store says of a delivery.
+ *
+ * @example
+ * ```ts
+ * const verdict: ReplayVerdict = await replay.check(entry)
+ * // 'first': never seen; 'redelivery': same message at the same coordinates; 'replay': rejected as `replayed`
+ * ```
+ */
 export type ReplayVerdict = 'first' | 'redelivery' | 'replay'
 
-/** One delivery of one signed message. */
+/**
+ * One delivery of one signed message.
+ *
+ * @example
+ * ```ts
+ * const entry: ReplayEntry = {
+ *   jti: claims.jti,
+ *   index: 0,                                // a message signed alone
+ *   coordinates: 'orders/0/42',              // topic/partition/offset
+ *   expiresAt: claims.exp * 1000,            // epoch ms
+ * }
+ * await replay.check(entry) // 'first', then 'redelivery' for the same coordinates
+ * ```
+ */
 export interface ReplayEntry {
+  /** The token's `jti`. */
   readonly jti: string
   /**
    * The message's position under the token's `mh`: 0 for a message signed alone; for a batch, its
@@ -121,8 +193,18 @@ export interface ReplayEntry {
 /**
  * Remembers where each signed message was first delivered. The same message at the same
  * coordinates again is a redelivery (a consumer restart, a retry), not a replay.
+ *
+ * Implementations may be asynchronous; a store that cannot answer should reject with a `StoreError`
+ * (`ERR_IDCTX_STORE`), which makes the adapters retry the message instead of rejecting it.
+ *
+ * @example
+ * ```ts
+ * const replay: ReplayStore = createMemoryReplayStore() // or createRedisReplayStore({ redis }) from @idctx/redis
+ * const verifier = createVerifier({ audience: 'shop', issuers, replay })
+ * ```
  */
 export interface ReplayStore {
+  /** The verdict of one delivery, recording it when it is the first. */
   check(entry: ReplayEntry): ReplayVerdict | Promise<ReplayVerdict>
   /**
    * The verdicts of many deliveries in one call (one round trip for a shared store), in order and
@@ -143,7 +225,15 @@ const flat = (s: string): string => {
   return copy === s ? copy : s // a lone surrogate does not survive UTF-8: keep the original
 }
 
-/** Options of {@link createMemoryReplayStore}. */
+/**
+ * Options of {@link createMemoryReplayStore}.
+ *
+ * @example
+ * ```ts
+ * const replay = createMemoryReplayStore({ maxEntries: 200_000 }) // ~21 MB of heap at most
+ * const verifier = createVerifier({ audience: 'shop', issuers, replay })
+ * ```
+ */
 export interface MemoryReplayStoreOptions {
   /**
    * At most this many live entries, one per delivered message (default 1000000); past it the
@@ -152,6 +242,7 @@ export interface MemoryReplayStoreOptions {
    * jtis, `topic/partition/offset` coordinates; `pnpm bench memory`, docs/benchmarks.md).
    */
   maxEntries?: number
+  /** Epoch milliseconds (default Date.now). */
   clock?: () => number
 }
 

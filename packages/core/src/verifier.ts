@@ -17,10 +17,41 @@ import { ReasonCode } from './reason-codes.js'
 import type { IdctxClaims } from './claims.js'
 import type { ReplayStore, RevocationStore } from './stores.js'
 
-/** An issuer's keys: a key source (key set, remote JWKS), a list of keys, or a JWKS document. */
+/**
+ * An issuer's keys: a key source (key set, remote JWKS), a list of keys, or a JWKS document.
+ *
+ * @example
+ * ```ts
+ * const issuers: Record<string, IssuerKeys> = {
+ *   orders: createRemoteJwks('https://orders.internal/.well-known/idctx-jwks.json'), // a key source
+ *   billing: [importJwk(billingPublicJwk)],                                        // a list of keys
+ *   legacy: JSON.parse(await readFile('legacy.jwks.json', 'utf8')),                 // a JWKS document
+ * }
+ * const verifier = createVerifier({ audience: 'shop', issuers })
+ * ```
+ */
 export type IssuerKeys = KeySource | readonly IdctxKey[] | Jwks
 
-/** Options of {@link createVerifier}. */
+/**
+ * Options of {@link createVerifier}.
+ *
+ * Parsed once by {@link createVerifier}: invalid or unknown options throw a {@link ConfigError}
+ * (`ERR_IDCTX_CONFIG`) listing the paths, never values.
+ *
+ * @example
+ * ```ts
+ * const verifier = createVerifier({
+ *   audience: 'shop',
+ *   issuers: { orders: createRemoteJwks('https://orders.internal/.well-known/idctx-jwks.json') },
+ *   producerAcl: { orders: { destinations: ['kafka:orders'], tenants: '*' } },
+ *   requirements: { scopes: ['orders:write'] },
+ *   clockToleranceSeconds: 30,
+ *   maxLifetimeSeconds: 900,
+ *   replay: createRedisReplayStore({ redis }),       // @idctx/redis
+ *   revocation: createMemoryRevocationStore(),
+ * })
+ * ```
+ */
 export interface VerifierOptions {
   /** The audience (trust domain) tokens must be issued for. */
   audience: string
@@ -64,8 +95,11 @@ export interface VerifierOptions {
   producerAcl?: ProducerAcl
   /** Scopes/roles every message must carry (adapters may add per-destination ones). */
   requirements?: Requirements
+  /** The deny-list asked about every token's kid, jti, txn, sub and tid (default none). */
   revocation?: RevocationStore
+  /** Where deliveries are remembered to tell a replay from a redelivery (default none: no replay check). */
   replay?: ReplayStore
+  /** Told about every verification and rejection (ids and hashes, never the token). */
   observer?: IdctxObserver
   /**
    * Batch-proof nodes remembered across cached tokens so that each record of a batch costs about
@@ -78,13 +112,36 @@ export interface VerifierOptions {
   clock?: () => number
 }
 
-/** The tenant a message must belong to, derived independently of the token. */
+/**
+ * The tenant a message must belong to, derived independently of the token.
+ *
+ * @example
+ * ```ts
+ * const one: ExpectedTenant = 'acme'
+ * const some: ExpectedTenant = ['acme', 'globex']
+ * const any: ExpectedTenant = { any: true } // with payloadTenant or an ACL restricting tenants
+ * await verifier.verify({ tokens, destination, leaf, expectedTenant: one })
+ * ```
+ */
 export type ExpectedTenant = string | readonly string[] | { readonly any: true }
 
 /**
  * One message to verify, as an adapter sees it — of either profile (design, "Batch profile"): a
  * single-profile message has a token (`idctx+jwt`) and no context record; a batch-profile message
  * has a token (`idctx-batch+jwt`), its context record and its proof.
+ *
+ * @example
+ * ```ts
+ * const input: VerifyInput = {
+ *   tokens: [message.headers.idctx!],                 // every value of the idctx header
+ *   proof: message.headers['idctx-proof'],
+ *   destination: 'kafka:orders',
+ *   leaf: () => kafkaLeaf('orders', message.key, message.value),
+ *   expectedTenant: 'acme',
+ *   coordinates: `orders/${partition}/${message.offset}`,
+ * }
+ * const result = await verifier.verify(input)
+ * ```
  */
 export interface VerifyInput {
   /** Every value of the token carrier found on the message (0 → missing, 2+ → duplicate). */
@@ -130,8 +187,20 @@ export interface VerifyInput {
   readonly traceparent?: string | undefined
 }
 
-/** A successful verification. */
+/**
+ * A successful verification.
+ *
+ * @example
+ * ```ts
+ * const result = await verifier.verify(input)
+ * if (result.ok) {
+ *   const verified: Verified = result
+ *   await runWithContext(verified.context, () => handle(message)) // context.tid, context.sub, …
+ * }
+ * ```
+ */
 export interface Verified {
+  /** Always true: tells a {@link Verified} from a {@link Rejected}. */
   readonly ok: true
   /**
    * The claims the message verified with. Single profile: the token's claims. Batch profile: the
@@ -142,22 +211,60 @@ export interface Verified {
   readonly claims: IdctxClaims
   /** The context to run the handler in (and to carry to the next hop). */
   readonly context: VerifiedContext
+  /** SHA-256 of the token, hex: safe to log and correlate. */
   readonly tokenSha256: string
+  /** True when the signature check was served from the verified-token cache. */
   readonly cached: boolean
 }
 
-/** A failed verification. */
+/**
+ * A failed verification.
+ *
+ * @example
+ * ```ts
+ * const result = await verifier.verify(input)
+ * if (!result.ok) {
+ *   const { error, tokenSha256 }: Rejected = result
+ *   log.warn({ reason: error.reason, claim: error.claim, tokenSha256 }, 'idctx rejected')
+ * }
+ * ```
+ */
 export interface Rejected {
+  /** Always false: tells a {@link Rejected} from a {@link Verified}. */
   readonly ok: false
+  /** Why, with its stable `reason` code (and `claim` when one claim is at fault). */
   readonly error: VerificationError
+  /** SHA-256 of the token, hex, when there was exactly one token. */
   readonly tokenSha256: string | undefined
 }
 
-/** Result of {@link Verifier.verify}. */
+/**
+ * Result of {@link Verifier.verify}.
+ *
+ * @example
+ * ```ts
+ * const result: VerifyResult = await verifier.verify(input)
+ * if (result.ok) await runWithContext(result.context, () => handle(message))
+ * else await deadLetter(message, result.error.reason) // e.g. 'expired', 'binding_mismatch'
+ * ```
+ */
 export type VerifyResult = Verified | Rejected
 
-/** Verifies idctx tokens against messages. */
+/**
+ * Verifies idctx tokens against messages.
+ *
+ * Build one with {@link createVerifier}; it is safe to share between consumers.
+ *
+ * @example
+ * ```ts
+ * const verifier: Verifier = createVerifier({ audience: 'shop', issuers: { orders: ordersJwks } })
+ * const report = await verifier.ready()
+ * if (!report.ok) throw new Error('idctx: issuer keys unavailable')
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), { verifier, tenant: 'acme', deadLetter: { producer: dlq } })
+ * ```
+ */
 export interface Verifier {
+  /** The audience tokens must be issued for (`VerifierOptions.audience`). */
   readonly audience: string
   /**
    * Verifies a message of either profile in the design's order: a single-profile token (`typ`

@@ -20,6 +20,15 @@ function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
  * Parses options once at construction; a ZodError becomes a ConfigError with paths, no values.
  * Unknown keys (on strict schemas) are listed one by one with the likely intended name, so a
  * misspelt option never silently turns a protection off.
+ *
+ * Returns the parsed output; throws a {@link ConfigError} (`ERR_IDCTX_CONFIG`) whose `issues`
+ * list every path and reason. For adapters and stores built on `@idctx/core`.
+ *
+ * @example
+ * ```ts
+ * const schema = z.strictObject({ keyPrefix: z.string().min(1).optional(), ttlMs: z.number().int().positive().optional() })
+ * const o = parseOptions('my replay store options', schema, options) // throws ConfigError on a misspelt key
+ * ```
  */
 export function parseOptions<S extends z.ZodType>(what: string, schema: S, input: unknown): z.output<S> {
   const r = schema.safeParse(input)
