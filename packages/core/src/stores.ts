@@ -199,7 +199,7 @@ export interface ReplayEntry {
  *
  * @example
  * ```ts
- * const replay: ReplayStore = createMemoryReplayStore() // or createRedisReplayStore({ redis }) from @idctx/redis
+ * const replay: ReplayStore = createMemoryReplayStore() // or createRedisReplayStore({ client: redis }) from @idctx/redis
  * const verifier = createVerifier({ audience: 'shop', issuers, replay })
  * ```
  */

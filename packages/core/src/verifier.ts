@@ -47,7 +47,7 @@ export type IssuerKeys = KeySource | readonly IdctxKey[] | Jwks
  *   requirements: { scopes: ['orders:write'] },
  *   clockToleranceSeconds: 30,
  *   maxLifetimeSeconds: 900,
- *   replay: createRedisReplayStore({ redis }),       // @idctx/redis
+ *   replay: createRedisReplayStore({ client: redis }), // @idctx/redis
  *   revocation: createMemoryRevocationStore(),
  * })
  * ```
