@@ -4,11 +4,23 @@ import { DeadLetterError } from './errors.js'
 import { headerOccurrences, IdctxHeader } from './headers.js'
 import type { KafkaSender } from './producer.js'
 
-/** One rejected record on its way to the dead-letter topic. */
+/**
+ * One rejected record on its way to the dead-letter topic.
+ *
+ * @example
+ * ```ts
+ * const entry: DeadLetterEntry = { topic: 'orders', partition: 0, message, reason: 'expired' }
+ * await dlq.send({ topic: defaultDeadLetterTopic(entry.topic), messages: [deadLetterRecord(entry)] })
+ * ```
+ */
 export interface DeadLetterEntry {
+  /** The topic the record was consumed from. */
   readonly topic: string
+  /** Its partition. */
   readonly partition: number
+  /** The record as consumed; its key, value and headers are copied unchanged. */
   readonly message: KafkaMessage
+  /** The reason code it was rejected with (header `idctx-reject-reason`). */
   readonly reason: ReasonCode
 }
 
@@ -24,7 +36,15 @@ export function defaultDeadLetterTopic(topic: string): string {
   return `${topic}.idctx-dlq`
 }
 
-/** What {@link deadLetterRecord} notes for one header occurrence it could not copy as it was. */
+/**
+ * What {@link deadLetterRecord} notes for one header occurrence it could not copy as it was.
+ *
+ * @example
+ * ```ts
+ * const replaced: ReplacedHeaderValue[] = JSON.parse(headerString(dlqMessage.headers, IdctxHeader.ReplacedValues) ?? '[]')
+ * // [{ name: 'idctx', index: 1, type: 'null' }]
+ * ```
+ */
 export interface ReplacedHeaderValue {
   /** The header name. */
   readonly name: string

@@ -43,13 +43,28 @@ export const IdctxHeader = {
   RedrivenFrom: 'idctx-redriven-from',
 } as const
 
-/** One of the header names of {@link IdctxHeader}. */
+/**
+ * One of the header names of {@link IdctxHeader}.
+ *
+ * @example
+ * ```ts
+ * const name: IdctxHeader = 'idctx-reject-reason'
+ * const reason = headerString(message.headers, name) // e.g. 'expired', on a dead-letter record
+ * ```
+ */
 export type IdctxHeader = (typeof IdctxHeader)[keyof typeof IdctxHeader]
 
 /**
  * Record headers as kafkajs and the KafkaJS API of `@confluentinc/kafka-javascript` hand them
  * over: values are Buffers (or strings), a repeated key is an array, and a record without headers
  * may have `{}` or `undefined`.
+ *
+ * @example
+ * ```ts
+ * const headers: RecordHeaders = { idctx: Buffer.from(token), traceparent: '00-…-01', tags: ['a', 'b'] }
+ * headerValues(headers, 'tags') // ['a', 'b']
+ * hasIdctxHeaders(undefined)     // false
+ * ```
  */
 export type RecordHeaders = IHeaders | undefined | null
 

@@ -34,6 +34,18 @@ export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/kafkajs.signin
  * Options of {@link wrapProducer}. Checked once, at construction: a wrong option, and any key not
  * listed here (a misspelt one, or one of the signer's such as `issuer`), throws a `ConfigError`
  * (`ERR_IDCTX_CONFIG`) whose issues name the path and the fix.
+ *
+ * @example
+ * ```ts
+ * const options: WrapProducerOptions = {
+ *   signer,
+ *   requireContext: true,
+ *   traceparent: traceparentOf, // from @idctx/otel
+ *   batchProfile: true,
+ *   maxBatchRecords: 512,
+ * }
+ * const producer = wrapProducer(kafka.producer(), options)
+ * ```
  */
 export interface WrapProducerOptions {
   /**
@@ -81,6 +93,12 @@ export interface WrapProducerOptions {
 /**
  * Per-call options: the second argument of `send`/`sendBatch`. An unknown key, or a value of the
  * wrong type, rejects the call with a `ConfigError` (`ERR_IDCTX_CONFIG`) before anything is sent.
+ *
+ * @example
+ * ```ts
+ * await producer.send({ topic: 'orders', messages }, { context: { sub: 'u-7d2f', tid: 'acme', txn } })
+ * await producer.send({ topic: 'heartbeats', messages: [{ value: 'ping' }] }, { unsigned: true })
+ * ```
  */
 export interface SendOptions {
   /** Sign with this context instead of the current one. */
@@ -89,7 +107,17 @@ export interface SendOptions {
   unsigned?: true
 }
 
-/** `send` and `sendBatch` that sign every record of the call. */
+/**
+ * `send` and `sendBatch` that sign every record of the call.
+ *
+ * @example
+ * ```ts
+ * const producer: SigningSender = wrapProducer(kafka.producer(), { signer })
+ * await runWithContext(context, () =>
+ *   producer.sendBatch({ topicMessages: [{ topic: 'orders', messages }, { topic: 'audit', messages: auditMessages }] }),
+ * )
+ * ```
+ */
 export interface SigningSender {
   /**
    * Signs the records and sends copies of them; the caller's objects are not modified. A call
@@ -109,14 +137,31 @@ export interface SigningSender {
 /**
  * What the wrappers need of a producer or transaction: kafkajs's `Producer` and `Transaction`, or
  * the KafkaJS-compatible API of `@confluentinc/kafka-javascript`.
+ *
+ * @example
+ * ```ts
+ * const sender: KafkaSender = kafka.producer() // or await producer.transaction()
+ * await sender.send({ topic: 'orders.idctx-dlq', messages: [deadLetterRecord(entry)] })
+ * ```
  */
 export interface KafkaSender {
+  /** kafkajs's `send`: one topic's records. */
   send(record: ProducerRecord): Promise<RecordMetadata[]>
+  /** kafkajs's `sendBatch`: records of several topics. */
   sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
 }
 
-/** A producer {@link wrapProducer} can wrap. */
+/**
+ * A producer {@link wrapProducer} can wrap.
+ *
+ * @example
+ * ```ts
+ * const raw: ProducerLike = kafka.producer({ transactionalId: 'orders-tx', idempotent: true, maxInFlightRequests: 1 })
+ * const producer = wrapProducer(raw, { signer })
+ * ```
+ */
 export interface ProducerLike extends KafkaSender {
+  /** kafkajs's `transaction`: a sender whose sends commit or abort together. */
   transaction(): Promise<KafkaSender>
 }
 
@@ -125,10 +170,26 @@ export interface ProducerLike extends KafkaSender {
  * and `sendOffsets` are the client's once every send of the transaction made before them has been
  * signed and has settled (so no record of the transaction waits for the end of the turn while it
  * commits).
+ *
+ * @example
+ * ```ts
+ * const tx: IdctxTransaction = await producer.transaction() // producer from wrapProducer
+ * await runWithContext(context, () => tx.send({ topic: 'orders', messages }))
+ * await tx.commit() // after the send above is signed and settled
+ * ```
  */
 export type IdctxTransaction<T extends KafkaSender = Transaction> = Omit<T, 'send' | 'sendBatch'> & SigningSender
 
-/** A producer whose sends sign; every other member is the producer's own. */
+/**
+ * A producer whose sends sign; every other member is the producer's own.
+ *
+ * @example
+ * ```ts
+ * const producer: IdctxProducer = wrapProducer(kafka.producer(), { signer })
+ * await producer.connect() // the producer's own
+ * await runWithContext(context, () => producer.send({ topic: 'orders', messages: [{ key: 'o-1', value: '{}' }] }))
+ * ```
+ */
 export type IdctxProducer<P extends ProducerLike = Producer> = Omit<P, 'send' | 'sendBatch' | 'transaction'> &
   SigningSender & {
     /** Starts a transaction whose sends sign too. */

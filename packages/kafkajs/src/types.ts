@@ -24,13 +24,34 @@ import type { KafkaSender } from './producer.js'
  * - `skip`: report it to the observer and let the offset move on.
  * - `fail`: throw {@link RecordRejectedError}; the partition stops at the record (by design).
  * - `audit`: run the handler anyway, with `identity: undefined` and a `violation` (rollouts).
+ *
+ * @example
+ * ```ts
+ * const policy: RejectionPolicy = 'audit' // during a roll-out: handle everything, log violations
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), { verifier, tenant: 'acme', policy })
+ * ```
  */
 export type RejectionPolicy = 'dead-letter' | 'skip' | 'fail' | 'audit'
 
-/** A consumed record and where it came from. */
+/**
+ * A consumed record and where it came from.
+ *
+ * @example
+ * ```ts
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), {
+ *   verifier,
+ *   tenant: ({ topic }: ConsumedRecord) => topic.split('.')[0]!, // 'acme.orders' → 'acme'
+ *   payloadTenant: ({ message }: ConsumedRecord) => JSON.parse(String(message.value)).tenant,
+ *   deadLetter: { producer: dlq },
+ * })
+ * ```
+ */
 export interface ConsumedRecord {
+  /** The topic the record was consumed from. */
   readonly topic: string
+  /** Its partition. */
   readonly partition: number
+  /** The kafkajs message as fetched (headers still holding the idctx carriers). */
   readonly message: KafkaMessage
 }
 
@@ -39,12 +60,32 @@ export interface ConsumedRecord {
  * `{ any: true }` (accept every tenant: only for consumers that serve all tenants), or a function
  * of the record (e.g. from the topic name). A throwing or rejecting function is an infrastructure
  * failure: the error propagates and kafkajs retries the record.
+ *
+ * @example
+ * ```ts
+ * const fixed: TenantOption = 'acme'
+ * const perTopic: TenantOption = ({ topic }) => topic.split('.')[0]! // 'acme.orders' → 'acme'
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), { verifier, tenant: perTopic, deadLetter })
+ * ```
  */
 export type TenantOption =
   | ExpectedTenant
   | ((record: ConsumedRecord) => ExpectedTenant | Promise<ExpectedTenant>)
 
-/** Where and how rejected records are dead-lettered. */
+/**
+ * Where and how rejected records are dead-lettered.
+ *
+ * @example
+ * ```ts
+ * const dlq = kafka.producer() // a plain producer, not a wrapped one
+ * await dlq.connect()
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), {
+ *   verifier,
+ *   tenant: 'acme',
+ *   deadLetter: { producer: dlq, topic: (topic) => `dlq.${topic}` }, // default `${topic}.idctx-dlq`
+ * })
+ * ```
+ */
 export interface DeadLetterOptions {
   /**
    * A plain, connected kafkajs producer (not one from {@link wrapProducer}: dead-letter records
@@ -59,6 +100,20 @@ export interface DeadLetterOptions {
  * Options of {@link wrapConsumer}. Checked once, at construction: a missing or wrong option, and
  * any key not listed here (a misspelt one, or one of the verifier's such as `replay`), throws a
  * `ConfigError` (`ERR_IDCTX_CONFIG`) whose issues name the path and the fix.
+ *
+ * @example
+ * ```ts
+ * const options: WrapConsumerOptions = {
+ *   verifier,
+ *   tenant: { any: true },
+ *   payloadTenant: ({ message }) => JSON.parse(String(message.value)).tenant,
+ *   requirements: { orders: { scopes: ['orders:write'] } },
+ *   policy: 'dead-letter',
+ *   deadLetter: { producer: dlq },
+ *   observer: createLogObserver(),
+ * }
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), options)
+ * ```
  */
 export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy> {
   /** Verifies tokens (`createVerifier` of `@idctx/core`): keys, audience, ACL, stores. */
@@ -112,37 +167,110 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
   redriveGraceSeconds?: number
 }
 
-/** Why a record failed verification, as the `audit` policy hands it to the handler. */
+/**
+ * Why a record failed verification, as the `audit` policy hands it to the handler.
+ *
+ * @example
+ * ```ts
+ * await consumer.run({
+ *   eachMessage: async ({ message, identity, violation }) => {
+ *     if (violation !== undefined) log.warn({ reason: violation.reason, token: violation.tokenSha256 }, 'would reject')
+ *     await handle(message, identity)
+ *   },
+ * }) // with policy: 'audit'
+ * ```
+ */
 export interface Violation {
+  /** The stable reason code the record failed with. */
   readonly reason: ReasonCode
+  /** The verification error, with `reason` and `claim`. */
   readonly error: VerificationError
   /** SHA-256 of the token, hex, when the record had one. */
   readonly tokenSha256: string | undefined
 }
 
-/** A verified record: its context. */
+/**
+ * A verified record: its context.
+ *
+ * @example
+ * ```ts
+ * await consumer.run({
+ *   eachMessage: async ({ identity }) => {
+ *     identity.tid // the verified tenant; the handler runs inside `identity`
+ *   },
+ * })
+ * ```
+ */
 export interface VerifiedRecord {
   /** The verified context; the handler runs inside it. */
   readonly identity: VerifiedContext
+  /** Always undefined for a verified record. */
   readonly violation?: undefined
 }
 
-/** An unverified record delivered under the `audit` policy. */
+/**
+ * An unverified record delivered under the `audit` policy.
+ *
+ * @example
+ * ```ts
+ * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), { verifier, tenant: 'acme', policy: 'audit' })
+ * await consumer.run({
+ *   eachMessage: async ({ identity, violation }) => {
+ *     if (identity === undefined) metrics.unverified.add(1, { reason: violation.reason }) // an AuditedRecord
+ *   },
+ * })
+ * ```
+ */
 export interface AuditedRecord {
+  /** Always undefined: the record was not verified and the handler runs with no context. */
   readonly identity: undefined
+  /** Why it failed verification. */
   readonly violation: Violation
 }
 
-/** What the handler learns about a record: verified, or (audit policy only) a violation. */
+/**
+ * What the handler learns about a record: verified, or (audit policy only) a violation.
+ *
+ * @example
+ * ```ts
+ * function tenantOf(verdict: RecordVerdict<'audit'>): string | undefined {
+ *   return verdict.identity?.tid // undefined for an audited violation
+ * }
+ * ```
+ */
 export type RecordVerdict<P extends RejectionPolicy> =
   | VerifiedRecord
   | ('audit' extends P ? AuditedRecord : never)
 
-/** The kafkajs `eachMessage` payload plus the record's verdict. */
+/**
+ * The kafkajs `eachMessage` payload plus the record's verdict.
+ *
+ * @example
+ * ```ts
+ * const eachMessage = async ({ topic, partition, message, identity }: IdctxEachMessagePayload<'dead-letter'>) => {
+ *   await bill(identity.tid, identity.sub, message.value)
+ * }
+ * await consumer.run({ eachMessage })
+ * ```
+ */
 export type IdctxEachMessagePayload<P extends RejectionPolicy = RejectionPolicy> = EachMessagePayload &
   RecordVerdict<P>
 
-/** A message of the batch view: the kafkajs message plus its verdict. */
+/**
+ * A message of the batch view: the kafkajs message plus its verdict.
+ *
+ * @example
+ * ```ts
+ * await consumer.run({
+ *   eachBatch: async ({ batch, runInContext, resolveOffset }) => {
+ *     for (const m of batch.messages) { // IdctxBatchMessage: a KafkaMessage with its verdict
+ *       await runInContext(m, () => forward(m.identity.tid, m.value))
+ *       resolveOffset(m.offset)
+ *     }
+ *   },
+ * })
+ * ```
+ */
 export type IdctxBatchMessage<P extends RejectionPolicy = RejectionPolicy> = KafkaMessage & RecordVerdict<P>
 
 /**
@@ -150,12 +278,35 @@ export type IdctxBatchMessage<P extends RejectionPolicy = RejectionPolicy> = Kaf
  * (already dead-lettered or skipped); `topic`, `partition`, `highWatermark`, `firstOffset()`,
  * `lastOffset()`, `offsetLag()` and `offsetLagLow()` describe the whole fetched batch, so
  * `resolveOffset(batch.lastOffset())` still covers rejected records at its end.
+ *
+ * @example
+ * ```ts
+ * await consumer.run({
+ *   eachBatch: async ({ batch, resolveOffset }) => {
+ *     await store.insertMany(batch.messages.map((m) => ({ tenant: m.identity.tid, value: m.value })))
+ *     resolveOffset(batch.lastOffset()) // covers rejected records at the end of the batch too
+ *   },
+ * })
+ * ```
  */
 export type IdctxBatch<P extends RejectionPolicy = RejectionPolicy> = Omit<Batch, 'messages'> & {
   readonly messages: IdctxBatchMessage<P>[]
 }
 
-/** The kafkajs `eachBatch` payload over the batch view, plus a per-record context helper. */
+/**
+ * The kafkajs `eachBatch` payload over the batch view, plus a per-record context helper.
+ *
+ * @example
+ * ```ts
+ * const eachBatch = async ({ batch, runInContext, heartbeat }: IdctxEachBatchPayload<'dead-letter'>) => {
+ *   for (const message of batch.messages) {
+ *     await runInContext(message, () => producer.send({ topic: 'invoices', messages: [{ value: message.value }] }))
+ *     await heartbeat()
+ *   }
+ * }
+ * await consumer.run({ eachBatch })
+ * ```
+ */
 export type IdctxEachBatchPayload<P extends RejectionPolicy = RejectionPolicy> = Omit<EachBatchPayload, 'batch'> & {
   readonly batch: IdctxBatch<P>
   /**
@@ -168,7 +319,18 @@ export type IdctxEachBatchPayload<P extends RejectionPolicy = RejectionPolicy> =
   runInContext<T>(message: IdctxBatchMessage<P>, fn: () => T): T
 }
 
-/** `consumer.run` configuration with handlers that receive the verdicts. */
+/**
+ * `consumer.run` configuration with handlers that receive the verdicts.
+ *
+ * @example
+ * ```ts
+ * const config: IdctxRunConfig<'dead-letter'> = {
+ *   partitionsConsumedConcurrently: 4,
+ *   eachMessage: async ({ message, identity }) => handle(identity.tid, message),
+ * }
+ * await consumer.run(config)
+ * ```
+ */
 export type IdctxRunConfig<P extends RejectionPolicy = RejectionPolicy> = Omit<
   ConsumerRunConfig,
   'eachMessage' | 'eachBatch'
@@ -180,12 +342,31 @@ export type IdctxRunConfig<P extends RejectionPolicy = RejectionPolicy> = Omit<
 /**
  * What {@link wrapConsumer} needs of a consumer: kafkajs's `Consumer`, or the KafkaJS-compatible
  * consumer of `@confluentinc/kafka-javascript`.
+ *
+ * @example
+ * ```ts
+ * import { KafkaJS } from '@confluentinc/kafka-javascript'
+ * const consumer = wrapConsumer(new KafkaJS.Kafka({ kafkaJS: { brokers: ['127.0.0.1:39092'] } }).consumer({ kafkaJS: { groupId: 'billing' } }), {
+ *   verifier, tenant: 'acme', deadLetter: { producer: dlq },
+ * })
+ * ```
  */
 export interface ConsumerLike {
   run(config?: ConsumerRunConfig): Promise<void>
 }
 
-/** A consumer whose `run` verifies every record first; every other member is the consumer's own. */
+/**
+ * A consumer whose `run` verifies every record first; every other member is the consumer's own.
+ *
+ * @example
+ * ```ts
+ * const consumer: IdctxConsumer<'dead-letter'> = wrapConsumer(kafka.consumer({ groupId: 'billing' }), {
+ *   verifier, tenant: 'acme', deadLetter: { producer: dlq },
+ * })
+ * await consumer.connect() // the consumer's own
+ * await consumer.run({ eachMessage: async ({ identity }) => console.log(identity.tid) })
+ * ```
+ */
 export type IdctxConsumer<P extends RejectionPolicy = RejectionPolicy, C extends ConsumerLike = Consumer> = Omit<C, 'run'> & {
   run(config?: IdctxRunConfig<P>): Promise<void>
 }
