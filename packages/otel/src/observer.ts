@@ -20,10 +20,35 @@ import { contextFromTraceparent, parseTraceparent } from './traceparent.js'
 import { createUserIdAttribute, type UserIdMode } from './user-id.js'
 import { SCOPE_NAME, SCOPE_VERSION } from './version.js'
 
-/** What to do when a message's `traceparent` names another trace than its signed `trc`. */
+/**
+ * What to do when a message's `traceparent` names another trace than its signed `trc`.
+ *
+ * @example
+ * ```ts
+ * const trcMismatch: TrcMismatchMode = 'error' // mark the span as failed, still accept the message
+ * const observer = createOtelObserver({ trcMismatch })
+ * ```
+ */
 export type TrcMismatchMode = 'record' | 'error'
 
-/** Options of {@link createOtelObserver}. */
+/**
+ * Options of {@link createOtelObserver}.
+ *
+ * Invalid or unknown options throw a `ConfigError` (`ERR_IDCTX_CONFIG`) from `createOtelObserver`.
+ *
+ * @example
+ * ```ts
+ * const observer = createOtelObserver({
+ *   tracer: trace.getTracer('billing'),
+ *   meter: metrics.getMeter('billing'),
+ *   userId: 'hash',
+ *   userIdSalt: process.env.IDCTX_USER_SALT,
+ *   trcMismatch: 'record',
+ *   annotateActiveSpan: true,
+ * })
+ * const verifier = createVerifier({ audience: 'shop', issuers, observer })
+ * ```
+ */
 export interface OtelObserverOptions {
   /** Default: the global tracer provider's `@idctx/otel` tracer (a proxy: late SDK setup is fine). */
   tracer?: Tracer
@@ -100,7 +125,7 @@ function checkOptions(o: OtelObserverOptions): void {
  * import { createOtelObserver, activeTraceId } from '@idctx/otel'
  * const observer = createOtelObserver({ userIdSalt: process.env.IDCTX_USER_SALT })
  * const signer = createSigner({ issuer: 'orders', audience: 'shop', key, traceId: activeTraceId, observer })
- * const verifier = createVerifier({ audience: 'shop', issuers, tenant, observer })
+ * const verifier = createVerifier({ audience: 'shop', issuers, observer })
  * ```
  */
 export function createOtelObserver(options: OtelObserverOptions = {}): IdctxObserver {

@@ -1,6 +1,14 @@
 import { createHash, createHmac } from 'node:crypto'
 
-/** How `sub` appears in spans: hashed (default), as is, or not at all. */
+/**
+ * How `sub` appears in spans: hashed (default), as is, or not at all.
+ *
+ * @example
+ * ```ts
+ * const userId: UserIdMode = 'omit' // no `idctx.user` attribute at all
+ * const observer = createOtelObserver({ userId })
+ * ```
+ */
 export type UserIdMode = 'hash' | 'raw' | 'omit'
 
 /** Hex characters kept of the hash: 128 bits, enough to correlate, short enough to index. */

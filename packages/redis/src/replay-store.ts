@@ -3,7 +3,17 @@ import { parseOptions, StoreError, type ReplayEntry, type ReplayStore, type Repl
 import type { Cluster, Redis } from 'ioredis'
 import { z } from 'zod'
 
-/** Options of {@link createRedisReplayStore}. */
+/**
+ * Options of {@link createRedisReplayStore}.
+ *
+ * Invalid or unknown options throw a `ConfigError` (`ERR_IDCTX_CONFIG`) from `createRedisReplayStore`.
+ *
+ * @example
+ * ```ts
+ * const redis = new Redis(process.env.REDIS_URL!)
+ * const replay = createRedisReplayStore({ client: redis, prefix: 'shop:idctx:replay:' })
+ * ```
+ */
 export interface RedisReplayStoreOptions {
   /** An ioredis client or cluster, the one BullMQ uses will do (commands only, no subscription). */
   client: Redis | Cluster
@@ -13,9 +23,22 @@ export interface RedisReplayStoreOptions {
   clock?: () => number
 }
 
-/** A replay store on Redis; {@link ReplayStore} with a one-round-trip `checkMany`. */
+/**
+ * A replay store on Redis; {@link ReplayStore} with a one-round-trip `checkMany`.
+ *
+ * Both methods reject with a `StoreError` (`ERR_IDCTX_STORE`) when Redis cannot answer, so the
+ * verifier throws and the adapter retries the message.
+ *
+ * @example
+ * ```ts
+ * const replay: RedisReplayStore = createRedisReplayStore({ client: redis })
+ * const verifier = createVerifier({ audience: 'shop', issuers, replay }) // verifyMany: one round trip per batch
+ * ```
+ */
 export interface RedisReplayStore extends ReplayStore {
+  /** The verdict of one delivery; the checks of one event-loop turn share one script call. */
   check(entry: ReplayEntry): Promise<ReplayVerdict>
+  /** The verdicts of many deliveries, in order, in one round trip. */
   checkMany(entries: readonly ReplayEntry[]): Promise<ReplayVerdict[]>
 }
 

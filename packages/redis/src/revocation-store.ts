@@ -2,7 +2,22 @@ import { parseOptions, StoreError, type RevocableId, type RevocationStore, type 
 import type { Cluster, Redis } from 'ioredis'
 import { z } from 'zod'
 
-/** Options of {@link createRedisRevocationStore}. */
+/**
+ * Options of {@link createRedisRevocationStore}.
+ *
+ * Invalid or unknown options throw a `ConfigError` (`ERR_IDCTX_CONFIG`) from `createRedisRevocationStore`.
+ *
+ * @example
+ * ```ts
+ * const revocation = createRedisRevocationStore({
+ *   client: redis,
+ *   subscriber: new Redis(process.env.REDIS_URL!),
+ *   prefix: 'shop:idctx:revocation',
+ *   maxStalenessMs: 10_000,
+ *   resyncIntervalMs: 60_000,
+ * })
+ * ```
+ */
 export interface RedisRevocationStoreOptions {
   /** An ioredis client or cluster for commands (the one BullMQ uses will do). */
   client: Redis | Cluster
@@ -25,7 +40,18 @@ export interface RedisRevocationStoreOptions {
   clock?: () => number
 }
 
-/** A deny-list shared through Redis, answered from a local copy kept current by pub/sub. */
+/**
+ * A deny-list shared through Redis, answered from a local copy kept current by pub/sub.
+ *
+ * @example
+ * ```ts
+ * const revocation: RedisRevocationStore = createRedisRevocationStore({ client: redis })
+ * await revocation.ready()
+ * const verifier = createVerifier({ audience: 'shop', issuers, revocation })
+ * await revocation.revoke('txn', 'b1c9', Date.now() + 3_600_000) // every instance, for an hour
+ * process.on('SIGTERM', () => revocation.close())
+ * ```
+ */
 export interface RedisRevocationStore extends RevocationStore {
   /**
    * Whether any of the token's ids is denied. Synchronous, from the local copy. Throws a
