@@ -34,6 +34,8 @@ export {
   encodeDestinationComponent,
   kafkaDestination,
   bullmqDestination,
+  httpDestination,
+  httpLeaf,
   canonicalJobData,
 } from './leaf.js'
 export type { KafkaBytes } from './leaf.js'

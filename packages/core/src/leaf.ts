@@ -73,6 +73,70 @@ export function bullmqDestination(queue: string, jobName: string): string {
   return `bullmq:${encodeDestinationComponent(queue)}/${encodeDestinationComponent(jobName)}`
 }
 
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/
+const AUTHORITY = /^[a-z0-9._~!$&'()*+,;=:%[\]-]{1,255}$/
+// Path bytes that stand for themselves: visible ASCII except `?` and `#` (they end a path) and `%`
+// (kept only as the start of an escape the client already made).
+const PATH_CHAR = /^[!$&'()*+,\-./0-9:;=@A-Z_a-z~]$/
+
+function encodePath(path: string): string {
+  let out = ''
+  let i = 0
+  for (const c of path) {
+    if (PATH_CHAR.test(c) || (c === '%' && /^[0-9A-Fa-f]{2}$/.test(path.slice(i + 1, i + 3)))) out += c
+    else for (const byte of Buffer.from(c, 'utf8')) out += `%${HEX[byte >> 4]}${HEX[byte & 15]}`
+    i += c.length
+  }
+  return out
+}
+
+/**
+ * The destination string of an HTTP request, as it appears in `dst`, in the leaf and in ACL
+ * patterns: `http:<METHOD> <authority><path>` — the method as sent (a token, case kept), the
+ * authority (`host[:port]`, lower-cased) and the path without its query, with every byte outside
+ * the visible ASCII (and `?`, `#`, a `%` that starts no escape) percent-encoded. None of the parts
+ * can hold the separator that ends the one before it, so two different requests never share a
+ * destination. Throws a TypeError for a method that is not an HTTP token, an authority with
+ * userinfo, a path that does not start with `/`, or a destination longer than 512 bytes (the
+ * `dst` limit).
+ *
+ * @example
+ * ```ts
+ * httpDestination('POST', 'orders.internal:8443', '/orders') // 'http:POST orders.internal:8443/orders'
+ * ```
+ */
+export function httpDestination(method: string, authority: string, path: string): string {
+  if (typeof method !== 'string' || !METHOD.test(method)) throw new TypeError('httpDestination: method must be an HTTP token')
+  const host = typeof authority === 'string' ? authority.toLowerCase() : ''
+  if (!AUTHORITY.test(host)) throw new TypeError('httpDestination: authority must be host[:port], without userinfo')
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('httpDestination: path must start with /')
+  const destination = `http:${method} ${host}${encodePath(path)}`
+  if (Buffer.byteLength(destination, 'utf8') > 512) throw new TypeError('httpDestination: the destination exceeds 512 bytes')
+  return destination
+}
+
+/**
+ * The leaf of an HTTP request: destination `http:<METHOD> <authority><path>` (see
+ * {@link httpDestination}), the query string as the key (without `?`; an empty query and no query
+ * are the same) and the exact body bytes as the value (no body and an empty body are the same, as
+ * they are on the wire). `target` is the request target as sent: the path and the query. A token
+ * moved to another method, service, path, query or body no longer matches.
+ *
+ * @example
+ * ```ts
+ * const leaf = httpLeaf('POST', 'orders.internal', '/orders?dry=1', Buffer.from('{"qty":1}'))
+ * ```
+ */
+export function httpLeaf(method: string, authority: string, target: string, body: KafkaBytes): Buffer {
+  if (typeof target !== 'string') throw new TypeError('httpLeaf: target must be the path and query as sent')
+  const q = target.indexOf('?')
+  const hash = target.indexOf('#')
+  const end = hash < 0 ? target.length : hash
+  const path = q < 0 || q > end ? target.slice(0, end) : target.slice(0, q)
+  const query = q < 0 || q > end ? '' : target.slice(q + 1, end)
+  return messageLeaf(httpDestination(method, authority, path), query, body ?? '')
+}
+
 /** The length of a key or value in the leaf; -1 for a null (tombstone) or absent one. */
 function byteLength(v: KafkaBytes): number {
   if (v === null || v === undefined) return -1

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { createHash } from 'node:crypto'
-import { bullmqDestination, bullmqLeaf, canonicalJobData, kafkaDestination, kafkaLeaf, messageLeaf } from '@idctx/core'
+import { bullmqDestination, bullmqLeaf, canonicalJobData, httpDestination, httpLeaf, kafkaDestination, kafkaLeaf, messageLeaf } from '@idctx/core'
 
 const hex = (b: Buffer) => b.toString('hex')
 
@@ -142,5 +142,43 @@ describe('leaf: BullMQ canonical job data (RFC 8785)', () => {
     const cyclic: Record<string, unknown> = {}
     cyclic.self = cyclic
     expect(() => canonicalJobData(cyclic)).toThrow(TypeError)
+  })
+})
+
+describe('leaf: HTTP requests', () => {
+  it('spells the destination as method, authority and path; lower-cases the authority', () => {
+    expect(httpDestination('POST', 'Orders.Internal:8443', '/orders')).toBe('http:POST orders.internal:8443/orders')
+  })
+
+  it('percent-encodes what could end a part, keeps escapes the client made', () => {
+    expect(httpDestination('GET', 'a', '/x y/%2F/%zz/é')).toBe('http:GET a/x%20y/%2F/%25zz/%C3%A9')
+  })
+
+  it('refuses a method that is not a token, userinfo, a relative path, a destination over 512 bytes', () => {
+    expect(() => httpDestination('PO ST', 'a', '/')).toThrow(TypeError)
+    expect(() => httpDestination('GET', 'user@a', '/')).toThrow(TypeError)
+    expect(() => httpDestination('GET', 'a/b', '/')).toThrow(TypeError)
+    expect(() => httpDestination('GET', 'a', 'x')).toThrow(TypeError)
+    expect(() => httpDestination('GET', 'a', `/${'x'.repeat(600)}`)).toThrow(TypeError)
+  })
+
+  it('binds method, authority, path, query and body: changing any one changes the leaf', () => {
+    const base = hex(httpLeaf('POST', 'orders', '/orders?a=1', Buffer.from('{}')))
+    const variants = [
+      httpLeaf('PUT', 'orders', '/orders?a=1', Buffer.from('{}')),
+      httpLeaf('POST', 'billing', '/orders?a=1', Buffer.from('{}')),
+      httpLeaf('POST', 'orders', '/refunds?a=1', Buffer.from('{}')),
+      httpLeaf('POST', 'orders', '/orders?a=2', Buffer.from('{}')),
+      httpLeaf('POST', 'orders', '/orders?a=1', Buffer.from('{ }')),
+      // the query moved into the path is another request
+      httpLeaf('POST', 'orders', '/orders%3Fa=1', Buffer.from('{}')),
+    ].map(hex)
+    expect(new Set([base, ...variants]).size).toBe(variants.length + 1)
+  })
+
+  it('is the message leaf of the destination, the query as key and the body as value', () => {
+    expect(hex(httpLeaf('GET', 'a', '/p?q=1#frag', null))).toBe(hex(messageLeaf('http:GET a/p', 'q=1', '')))
+    // no body and an empty body, no query and an empty one, are the same on the wire
+    expect(hex(httpLeaf('GET', 'a', '/p', null))).toBe(hex(httpLeaf('GET', 'a', '/p?', '')))
   })
 })
