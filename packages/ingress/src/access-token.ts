@@ -1,0 +1,213 @@
+import { KeyError, parseOptions } from '@idctx/core'
+import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose'
+import { z } from 'zod'
+import type { IngressReason } from './refusal.js'
+
+/** Signature algorithms an access token may use: asymmetric only, never `none` or HMAC. */
+export type AccessTokenAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA' | 'Ed25519'
+
+const ALGORITHMS: readonly AccessTokenAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
+
+/** Options of {@link createAccessTokenVerifier}. */
+export interface AccessTokenVerifierOptions {
+  /**
+   * The provider's issuer (`iss`), compared exactly — or the few issuers of one application
+   * (Entra ID: one per directory, `https://login.microsoftonline.com/<tid>/v2.0`).
+   */
+  issuer: string | readonly string[]
+  /** The provider's JWKS URL (`jwks_uri` of its discovery document). Or give `keys`. */
+  jwksUri?: string | URL
+  /** A jose key resolver instead of `jwksUri` (a `createLocalJWKSet`, or a remote set you configured). */
+  keys?: JWTVerifyGetKey
+  /** The audience (`aud`) this API is known by; the token's `aud` must contain one of them. */
+  audience?: string | readonly string[]
+  /**
+   * Accepted `client_id` values, for providers whose access tokens carry no `aud` (Amazon
+   * Cognito). At least one of `audience` and `clientId` is required.
+   */
+  clientId?: string | readonly string[]
+  /** Accepted algorithms (default RS256, ES256, EdDSA); asymmetric only. */
+  algorithms?: readonly AccessTokenAlgorithm[]
+  /**
+   * `'at+jwt'`: the header `typ` must be `at+jwt` or `application/at+jwt` (RFC 9068 §4), for
+   * providers that set it (Okta custom servers with the RFC 9068 profile, Auth0 with the RFC 9068
+   * token dialect). Default: not checked — Keycloak, Entra ID and Cognito send `JWT` or none.
+   */
+  typ?: 'at+jwt'
+  /** Claims that must be present (default `iss`, `exp`, `iat`). */
+  requiredClaims?: readonly string[]
+  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`, at most 60 (default 30). */
+  clockToleranceSeconds?: number
+  /** Largest token accepted, in bytes, checked before decoding (default 16384: Entra tokens with many groups are large). */
+  maxTokenBytes?: number
+  /** JWKS fetch settings for `jwksUri` (jose's defaults otherwise: 5 s timeout, 30 s cooldown, 10 min cache). */
+  jwks?: { timeoutMs?: number; cooldownMs?: number; cacheMaxAgeMs?: number }
+  /** Epoch milliseconds (default Date.now). */
+  clock?: () => number
+}
+
+/** The verdict of {@link AccessTokenVerifier.verify}. */
+export type AccessTokenResult =
+  | { readonly ok: true; readonly claims: JWTPayload; readonly header: ProtectedHeaderParameters }
+  | { readonly ok: false; readonly reason: IngressReason }
+
+/** Verifies one provider's access tokens (RFC 9068 §4). */
+export interface AccessTokenVerifier {
+  readonly issuers: readonly string[]
+  /**
+   * Verifies a compact JWS access token. Returns a verdict for every token a client can send;
+   * throws a `KeyError` (from `@idctx/core`) only when the provider's keys could not be fetched
+   * (answer 503 and let the client retry: the token is not at fault).
+   */
+  verify(token: string): Promise<AccessTokenResult>
+}
+
+const list = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+const schema = z.strictObject({
+  issuer: list,
+  jwksUri: z.union([z.string().url(), z.instanceof(URL)]).optional(),
+  keys: z.custom<JWTVerifyGetKey>((v) => typeof v === 'function', 'a jose key resolver').optional(),
+  audience: list.optional(),
+  clientId: list.optional(),
+  algorithms: z.array(z.enum(ALGORITHMS as [AccessTokenAlgorithm, ...AccessTokenAlgorithm[]])).min(1).optional(),
+  typ: z.literal('at+jwt').optional(),
+  requiredClaims: z.array(z.string().min(1)).optional(),
+  clockToleranceSeconds: z.number().int().min(0).max(60).default(30),
+  maxTokenBytes: z.number().int().min(1024).max(65_536).default(16_384),
+  jwks: z
+    .strictObject({
+      timeoutMs: z.number().int().positive().optional(),
+      cooldownMs: z.number().int().nonnegative().optional(),
+      cacheMaxAgeMs: z.number().int().positive().optional(),
+    })
+    .optional(),
+  clock: z.custom<() => number>((v) => typeof v === 'function', 'a function returning epoch milliseconds').optional(),
+})
+
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+// Members that name keys or processing rules of the sender's choosing: the keys come from the
+// provider's JWKS only.
+const FORBIDDEN_HEADER = new Set(['jku', 'jwk', 'x5u', 'x5c', 'crit', 'b64', 'zip', 'enc'])
+const INFRA = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC'])
+
+const toList = (v: string | readonly string[]): string[] => (typeof v === 'string' ? [v] : [...v])
+
+function header(token: string): Record<string, unknown> | undefined {
+  try {
+    const h: unknown = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'))
+    return typeof h === 'object' && h !== null && !Array.isArray(h) ? (h as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The reason for a jose error; undefined when the error is not the token's fault. */
+function reasonOf(error: unknown): IngressReason | undefined {
+  const { code, claim, reason } = (error ?? {}) as { code?: unknown; claim?: unknown; reason?: unknown }
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'expired'
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'bad_signature'
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return 'unknown_kid'
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return 'alg_not_allowed'
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return 'malformed'
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (reason === 'missing') return 'missing_claim'
+      if (claim === 'typ') return 'wrong_typ'
+      if (claim === 'iss') return 'wrong_issuer'
+      if (claim === 'aud') return 'wrong_audience'
+      if (claim === 'nbf' || claim === 'iat') return reason === 'check_failed' ? 'not_yet_valid' : 'malformed'
+      return 'malformed'
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Creates the verifier of one identity provider's access tokens, with jose: the size cap and the
+ * compact syntax first, then the header (`alg` on the allow-list — never `none` or HMAC — and no
+ * key-naming members such as `jku`, `jwk`, `x5u`, `x5c`), the key from the provider's JWKS
+ * (`createRemoteJWKSet`: cached, refetched on an unknown `kid` with a cooldown), the signature,
+ * then the pinned issuer, the audience (or `client_id`), `typ` `at+jwt` when configured, and
+ * `exp`/`nbf`/`iat` with a bounded clock tolerance (RFC 9068 §4). Throws a `ConfigError` for
+ * invalid options.
+ *
+ * @example
+ * ```ts
+ * const accessTokens = createAccessTokenVerifier({
+ *   issuer: 'https://sso.example.com/realms/shop',
+ *   jwksUri: 'https://sso.example.com/realms/shop/protocol/openid-connect/certs',
+ *   audience: 'shop-api',
+ *   algorithms: ['RS256'],
+ * })
+ * const r = await accessTokens.verify(token)
+ * if (!r.ok) console.log(r.reason) // 'expired', 'wrong_audience', …
+ * ```
+ */
+export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
+  const o = parseOptions('access token verifier options', schema, options)
+  if ((o.jwksUri === undefined) === (o.keys === undefined)) {
+    throw new TypeError('createAccessTokenVerifier: give exactly one of jwksUri and keys')
+  }
+  if (o.audience === undefined && o.clientId === undefined) {
+    throw new TypeError('createAccessTokenVerifier: give audience (or clientId for providers without aud)')
+  }
+  const jwksUrl = o.jwksUri === undefined ? undefined : new URL(o.jwksUri)
+  const keys: JWTVerifyGetKey =
+    o.keys ??
+    createRemoteJWKSet(jwksUrl as URL, {
+      ...(o.jwks?.timeoutMs !== undefined ? { timeoutDuration: o.jwks.timeoutMs } : {}),
+      ...(o.jwks?.cooldownMs !== undefined ? { cooldownDuration: o.jwks.cooldownMs } : {}),
+      ...(o.jwks?.cacheMaxAgeMs !== undefined ? { cacheMaxAge: o.jwks.cacheMaxAgeMs } : {}),
+    })
+  const issuers = toList(o.issuer)
+  const algorithms = new Set<string>(o.algorithms ?? ['RS256', 'ES256', 'EdDSA'])
+  const clientIds = o.clientId === undefined ? undefined : new Set(toList(o.clientId))
+  const clock = o.clock ?? Date.now
+  // The URL as a KeyError may show it: no credentials, query or fragment.
+  const shownUrl = jwksUrl === undefined ? undefined : `${jwksUrl.origin}${jwksUrl.pathname}`
+  const verifyOptions = {
+    issuer: issuers,
+    algorithms: [...algorithms],
+    clockTolerance: o.clockToleranceSeconds,
+    requiredClaims: o.requiredClaims ?? ['iss', 'exp', 'iat'],
+    ...(o.audience !== undefined ? { audience: toList(o.audience) } : {}),
+    ...(o.typ !== undefined ? { typ: o.typ } : {}),
+  }
+
+  const verify = async (token: string): Promise<AccessTokenResult> => {
+    if (typeof token !== 'string' || token.length === 0) return { ok: false, reason: 'missing' }
+    if (Buffer.byteLength(token, 'utf8') > o.maxTokenBytes) return { ok: false, reason: 'oversize' }
+    if (!COMPACT.test(token)) return { ok: false, reason: 'malformed' }
+    const h = header(token)
+    if (h === undefined) return { ok: false, reason: 'malformed' }
+    if (typeof h.alg !== 'string' || !algorithms.has(h.alg)) return { ok: false, reason: 'alg_not_allowed' }
+    if (Object.keys(h).some((k) => FORBIDDEN_HEADER.has(k))) return { ok: false, reason: 'header_not_allowed' }
+    try {
+      const r = await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(clock()) })
+      if (clientIds !== undefined) {
+        const cid = r.payload.client_id
+        if (typeof cid !== 'string') return { ok: false, reason: 'missing_claim' }
+        if (!clientIds.has(cid)) return { ok: false, reason: 'wrong_audience' }
+      }
+      return { ok: true, claims: r.payload, header: r.protectedHeader }
+    } catch (e) {
+      const code = (e as { code?: unknown } | undefined)?.code
+      const reason = typeof code === 'string' && !INFRA.has(code) ? reasonOf(e) : undefined
+      if (reason !== undefined) return { ok: false, reason }
+      throw new KeyError('the identity provider keys could not be fetched', {
+        cause: e,
+        url: shownUrl,
+        networkCode: typeof code === 'string' ? code : (e as { cause?: { code?: string } } | undefined)?.cause?.code,
+      })
+    }
+  }
+  return { issuers, verify }
+}

@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto'
+import {
+  defaultContextStore,
+  httpDestination,
+  httpLeaf,
+  isContextStore,
+  type ContextStore,
+  type ExpectedTenant,
+  type Requirements,
+  type Verifier,
+} from '@idctx/core'
+import { headerValues, type GateOutcome, type HttpGate, type HttpRequestLike } from './gate.js'
+import { HOP_HEADER } from './hop-fetch.js'
+import { refusal, type IngressReason } from './refusal.js'
+
+/** Options of {@link createHopVerifier}. */
+export interface HopVerifierOptions {
+  /**
+   * The idctx verifier (`createVerifier`): trusted issuers and their keys, audience, producer ACL
+   * on `http:<METHOD> <authority><path>` destinations, and a replay store — without one a
+   * captured request could be sent again.
+   */
+  verifier: Verifier
+  /** The tenant a request must belong to, derived independently of the token; `{ any: true }` to accept all. */
+  tenant: ExpectedTenant | ((request: HttpRequestLike) => ExpectedTenant)
+  /**
+   * The authorities (`host[:port]`) this service answers to. A request whose `Host` is not one of
+   * them is refused (`binding_mismatch`), so a token signed for another service never verifies
+   * here, whatever `Host` the sender writes. Without it the `Host` header is taken as it comes:
+   * then only the audience and the producer ACL keep a token for one service off another.
+   */
+  authorities?: readonly string[]
+  /** Largest body read and bound, in bytes (default 1 MiB); a larger one is refused (`oversize`). */
+  maxBodyBytes?: number
+  /** Scopes and roles every request must carry (`insufficient_scope`). */
+  requirements?: Requirements
+  /** The realm of the `WWW-Authenticate: Idctx` challenge. */
+  realm?: string
+  /** The store requests run in (default the process-wide one). */
+  store?: ContextStore
+}
+
+const KNOWN = ['verifier', 'tenant', 'authorities', 'maxBodyBytes', 'requirements', 'realm', 'store']
+
+/**
+ * Creates the gate of a service hop: the request's `idctx` header (exactly one) verified by the
+ * idctx verifier with its rules and reason codes, bound to this exact request (`httpLeaf` of the
+ * method, the authority, the path and query and the body bytes), for the expected tenant, once
+ * (the verifier's replay store, keyed by the token's `jti`: a second sighting anywhere is
+ * `replayed`). Refusals are 401 (403 for `tenant_mismatch`, `actor_not_allowed`,
+ * `insufficient_scope`) with a `WWW-Authenticate: Idctx` challenge and `{ error, reason }`. The
+ * handler runs inside the verified context, so what it sends next carries the identity on.
+ *
+ * @example
+ * ```ts
+ * const hop = createHopVerifier({
+ *   verifier: createVerifier({
+ *     audience: 'shop',
+ *     issuers: { gateway: createRemoteJwks('https://gateway.internal/.well-known/idctx-jwks.json') },
+ *     producerAcl: { gateway: { destinations: ['http:POST orders.internal/orders'] } },
+ *     replay: createMemoryReplayStore(),
+ *   }),
+ *   tenant: { any: true },
+ *   authorities: ['orders.internal'],
+ * })
+ * ```
+ */
+export function createHopVerifier(options: HopVerifierOptions): HttpGate {
+  if (typeof options !== 'object' || options === null) throw new TypeError('createHopVerifier: options are required')
+  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k))
+  if (unknown.length > 0) throw new TypeError(`createHopVerifier: unknown option(s) ${unknown.map((k) => `'${k.slice(0, 40).replace(/[^\x21-\x7e]/g, '?')}'`).join(', ')}; known options are ${KNOWN.join(', ')}`)
+  const { verifier } = options
+  if (typeof verifier?.verify !== 'function') throw new TypeError('createHopVerifier: verifier must come from createVerifier')
+  if (options.tenant === undefined) throw new TypeError('createHopVerifier: tenant is required (a tenant, a list, { any: true } or a function of the request)')
+  if (options.store !== undefined && !isContextStore(options.store)) throw new TypeError('createHopVerifier: store must be a ContextStore')
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError('createHopVerifier: maxBodyBytes must be a non-negative integer')
+  const authorities = options.authorities === undefined ? undefined : new Set(options.authorities.map((a) => a.toLowerCase()))
+  const store = options.store ?? defaultContextStore
+  const refuse = (reason: IngressReason): GateOutcome => ({ ok: false, refusal: refusal(reason, { realm: options.realm, scheme: 'Idctx' }) })
+
+  const check = async (request: HttpRequestLike, body: Buffer | undefined): Promise<GateOutcome> => {
+    if (body !== undefined && body.byteLength > maxBodyBytes) return refuse('oversize')
+    const tokens = headerValues(request, HOP_HEADER)
+    const hosts = headerValues(request, 'host')
+    const method = request.method ?? 'GET'
+    const target = request.url ?? '/'
+    const authority = hosts.length === 1 ? (hosts[0] as string).toLowerCase() : undefined
+    let destination: string
+    try {
+      if (authority === undefined || (authorities !== undefined && !authorities.has(authority))) throw new TypeError('authority')
+      const q = target.search(/[?#]/)
+      destination = httpDestination(method, authority, q < 0 ? target : target.slice(0, q))
+    } catch {
+      // No token can be bound to a request without one authority, or with a target no client sends.
+      return refuse(tokens.length === 0 ? 'missing' : 'binding_mismatch')
+    }
+    const expectedTenant = typeof options.tenant === 'function' ? options.tenant(request) : options.tenant
+    const traceparent = headerValues(request, 'traceparent')[0]
+    const r = await verifier.verify({
+      tokens,
+      destination,
+      leaf: () => httpLeaf(method, authority, target, body ?? null),
+      expectedTenant,
+      requirements: options.requirements,
+      // Every request is its own delivery: a token seen before, anywhere, is a replay.
+      coordinates: `http:${randomUUID()}`,
+      firstDelivery: true,
+      ...(traceparent !== undefined ? { traceparent } : {}),
+    })
+    return r.ok ? { ok: true, context: r.context } : refuse(r.error.reason)
+  }
+  return { store, maxBodyBytes, check }
+}

@@ -1,0 +1,152 @@
+import { createHmac, randomUUID, type KeyObject } from 'node:crypto'
+import { defaultContextStore, isContextStore, meetsRequirements, type ContextStore, type IdentityContext, type Requirements } from '@idctx/core'
+import type { JWTPayload } from 'jose'
+import type { AccessTokenVerifier } from './access-token.js'
+import { isRefusal, type ClaimMapper } from './claim-mapper.js'
+import { headerValues, type GateOutcome, type HttpGate, type HttpRequestLike } from './gate.js'
+import { refusal, type IngressReason } from './refusal.js'
+
+/** Options of {@link createIngress}. */
+export interface IngressOptions {
+  /** Verifies the provider's access tokens (`createAccessTokenVerifier`). */
+  accessTokens: AccessTokenVerifier
+  /** Reads user, tenants, roles and scopes from the verified claims (`keycloakClaims()`, …). */
+  mapper: ClaimMapper<any>
+  /**
+   * How the context's `sub` is made from the provider's user id: `'provider'` (default) keeps the
+   * provider's opaque id, and refuses one that looks like an email address (`no_subject`);
+   * `{ hmacKey }` replaces it by base64url HMAC-SHA256(key, issuer ‖ 0x00 ‖ id), a pseudonym
+   * that is stable per user and reveals nothing without the key.
+   */
+  subject?: 'provider' | { readonly hmacKey: KeyObject | Uint8Array }
+  /**
+   * The header a caller may set the transaction id with (e.g. `x-request-id`); a value must be
+   * 8–128 characters of `A–Z a–z 0–9 . _ ~ : -`, or the request is refused (`invalid_request`).
+   * Without this option, or without the header, every request gets a new UUID.
+   */
+  txnHeader?: string
+  /**
+   * The tenant the request is for, derived from the request itself (a path segment, a host name):
+   * when it returns a tenant, the token's tenant must be that one (`tenant_mismatch`).
+   */
+  tenantOf?: (request: HttpRequestLike) => string | undefined
+  /** Scopes and roles every request must carry (`insufficient_scope`). */
+  requirements?: Requirements
+  /** The realm in `WWW-Authenticate` challenges. */
+  realm?: string
+  /** The store requests run in (default the process-wide one). */
+  store?: ContextStore
+}
+
+/** The gate of the edge: an access token in, an idctx identity context out. */
+export interface Ingress extends HttpGate {
+  readonly maxBodyBytes: undefined
+  /** Same as `check`: the identity of a request, or why it is refused. */
+  authenticate(request: HttpRequestLike): Promise<GateOutcome>
+}
+
+const TXN = /^[A-Za-z0-9._~:-]{8,128}$/
+const EMAIL_LIKE = /@/
+const ID = /^[\x21-\x7e\u00a0-\uffff][^\n\r]{0,255}$/
+const MAX_ROLES = 64
+const MAX_SCOPE = 2048
+const KNOWN = ['accessTokens', 'mapper', 'subject', 'txnHeader', 'tenantOf', 'requirements', 'realm', 'store']
+
+function scopeString(scopes: readonly string[]): string | undefined {
+  let out = ''
+  for (const s of new Set(scopes)) {
+    if (s.includes(' ') || out.length + s.length + 1 > MAX_SCOPE) continue
+    out = out === '' ? s : `${out} ${s}`
+  }
+  return out === '' ? undefined : out
+}
+
+function roleList(roles: readonly string[]): string[] | undefined {
+  const out = [...new Set(roles.filter((r) => r.length > 0 && r.length <= 256))].slice(0, MAX_ROLES)
+  return out.length === 0 ? undefined : out
+}
+
+/**
+ * Creates the edge gate: reads `Authorization: Bearer <token>` (exactly one; RFC 6750 §2.1),
+ * verifies the access token, maps its claims, and builds the first idctx context — `sub` (the
+ * provider's opaque id or its keyed pseudonym), exactly one `tid`, `roles`, `scope`, `pty`, and a
+ * `txn` (from `txnHeader` when valid, else new). A token that maps to no tenant (`no_tenant`),
+ * to several (`ambiguous_tenant`), to a tenant other than the request's (`tenant_mismatch`), or
+ * to no usable subject (`no_subject`) is refused with 403; an invalid token with 401; each with a
+ * `WWW-Authenticate` challenge that holds no token or claim value. Names and emails never enter
+ * the context: only the fields above are read from the mapper. Give it to `nodeHttpHandler`,
+ * `expressMiddleware` or `fastifyHook`.
+ *
+ * @example
+ * ```ts
+ * const ingress = createIngress({
+ *   accessTokens: createAccessTokenVerifier({ issuer, jwksUri, audience: 'shop-api' }),
+ *   mapper: keycloakClaims({ tenant: 'organization', clients: ['shop-api'] }),
+ *   txnHeader: 'x-request-id',
+ * })
+ * const outcome = await ingress.authenticate(req)
+ * if (outcome.ok) console.log(outcome.context.tid)
+ * ```
+ */
+export function createIngress(options: IngressOptions): Ingress {
+  if (typeof options !== 'object' || options === null) throw new TypeError('createIngress: options are required')
+  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k))
+  if (unknown.length > 0) throw new TypeError(`createIngress: unknown option(s) ${unknown.map((k) => `'${k.slice(0, 40).replace(/[^\x21-\x7e]/g, '?')}'`).join(', ')}; known options are ${KNOWN.join(', ')}`)
+  const { accessTokens, mapper } = options
+  if (typeof accessTokens?.verify !== 'function') throw new TypeError('createIngress: accessTokens must come from createAccessTokenVerifier')
+  if (typeof mapper?.map !== 'function') throw new TypeError('createIngress: mapper must be a ClaimMapper (keycloakClaims(), defineClaimMapper(), …)')
+  if (options.store !== undefined && !isContextStore(options.store)) throw new TypeError('createIngress: store must be a ContextStore')
+  const store = options.store ?? defaultContextStore
+  const subjectMode = options.subject ?? 'provider'
+  if (subjectMode !== 'provider' && !(typeof subjectMode === 'object' && subjectMode !== null && 'hmacKey' in subjectMode)) {
+    throw new TypeError("createIngress: subject must be 'provider' or { hmacKey }")
+  }
+  const txnHeader = options.txnHeader?.toLowerCase()
+  const refuse = (reason: IngressReason): GateOutcome => ({ ok: false, refusal: refusal(reason, { realm: options.realm }) })
+
+  const subjectOf = (claims: JWTPayload, id: string | undefined): string | undefined => {
+    if (id === undefined) return undefined
+    if (subjectMode === 'provider') return ID.test(id) && !EMAIL_LIKE.test(id) ? id : undefined
+    return createHmac('sha256', subjectMode.hmacKey).update(`${claims.iss ?? ''}\0${id}`, 'utf8').digest('base64url')
+  }
+
+  const check = async (request: HttpRequestLike): Promise<GateOutcome> => {
+    const auth = headerValues(request, 'authorization')
+    if (auth.length === 0) return refuse('missing')
+    if (auth.length > 1) return refuse('invalid_request')
+    const m = /^Bearer +([^ ]+) *$/i.exec(auth[0] as string)
+    // Another scheme (Basic, …) carries no bearer credentials: a plain challenge (RFC 6750 §3.1).
+    if (m === null) return /^Bearer\b/i.test(auth[0] as string) ? refuse('invalid_request') : refuse('missing')
+    let txn: string | undefined
+    if (txnHeader !== undefined) {
+      const values = headerValues(request, txnHeader)
+      if (values.length > 1 || (values.length === 1 && !TXN.test(values[0] as string))) return refuse('invalid_request')
+      txn = values[0]
+    }
+    const verified = await accessTokens.verify(m[1] as string)
+    if (!verified.ok) return refuse(verified.reason)
+    const mapped = mapper.map(verified.claims)
+    if (isRefusal(mapped)) return refuse(mapped.refused)
+    const sub = subjectOf(verified.claims, mapped.subject)
+    if (sub === undefined) return refuse('no_subject')
+    const tenants = [...new Set(mapped.tenants.filter((t) => typeof t === 'string' && ID.test(t)))]
+    if (tenants.length === 0) return refuse('no_tenant')
+    if (tenants.length > 1) return refuse('ambiguous_tenant')
+    const tid = tenants[0] as string
+    const expected = options.tenantOf?.(request)
+    if (expected !== undefined && expected !== tid) return refuse('tenant_mismatch')
+    const roles = roleList(mapped.roles ?? [])
+    const scope = scopeString(mapped.scopes ?? [])
+    if (!meetsRequirements(options.requirements, scope, roles)) return refuse('insufficient_scope')
+    const context: IdentityContext = Object.freeze({
+      sub,
+      tid,
+      txn: txn ?? randomUUID(),
+      pty: mapped.principalType ?? 'user',
+      ...(roles !== undefined ? { roles: Object.freeze(roles) } : {}),
+      ...(scope !== undefined ? { scope } : {}),
+    })
+    return { ok: true, context }
+  }
+  return { store, maxBodyBytes: undefined, check: (request) => check(request), authenticate: check }
+}

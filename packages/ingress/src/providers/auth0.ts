@@ -1,0 +1,58 @@
+import type { JWTPayload } from 'jose'
+import { defineClaimMapper, stringClaim, stringList, type ClaimMapper } from '../claim-mapper.js'
+
+/** The access-token claims the Auth0 mapper reads. */
+export interface Auth0Claims extends JWTPayload {
+  org_id?: unknown
+  permissions?: unknown
+  scope?: unknown
+  gty?: unknown
+  azp?: unknown
+  [claim: string]: unknown
+}
+
+/** Options of {@link auth0Claims}. */
+export interface Auth0MapperOptions {
+  /** The namespace of custom claims added by an Action, e.g. `https://shop.example/` (Auth0 requires one). */
+  namespace: string
+  /** The custom claim (under `namespace`) holding roles (default `roles`). */
+  rolesClaim?: string
+  /**
+   * Organization ids (`org_id`, `org_…`) → application tenant ids. Without it the `org_id` is
+   * the tenant id.
+   */
+  organizations?: Readonly<Record<string, string>>
+}
+
+/**
+ * Auth0 access tokens: the tenant is the Organization the user logged in to (`org_id`), roles come
+ * from a namespaced custom claim, RBAC `permissions` are added to the scopes. The user is `sub`
+ * (`auth0|…`, an opaque id); a client-credentials token (`gty: client-credentials`) is a
+ * `service` principal named by its client id (`azp`), not by its `…@clients` subject.
+ *
+ * @example
+ * ```ts
+ * const mapper = auth0Claims({ namespace: 'https://shop.example/' })
+ * ```
+ */
+export function auth0Claims(options: Auth0MapperOptions): ClaimMapper<Auth0Claims> {
+  if (typeof options?.namespace !== 'string' || options.namespace.length === 0) throw new TypeError('auth0Claims: namespace is required')
+  const rolesClaim = `${options.namespace}${options.rolesClaim ?? 'roles'}`
+  const organizations = options.organizations
+  return defineClaimMapper<Auth0Claims>('auth0', (c) => {
+    const org = stringClaim(c.org_id)
+    let tenants: string[] = org === undefined ? [] : [org]
+    if (organizations !== undefined) {
+      tenants = tenants.flatMap((t) => (Object.prototype.hasOwnProperty.call(organizations, t) ? [organizations[t] as string] : []))
+    }
+    const scopes = [...new Set([...stringList(c.scope), ...stringList(c.permissions)])]
+    const service = c.gty === 'client-credentials'
+    return {
+      subject: service ? stringClaim(c.azp) : stringClaim(c.sub),
+      tenants,
+      roles: stringList(c[rolesClaim]),
+      scopes,
+      principalType: service ? 'service' : 'user',
+    }
+  })
+}

@@ -1,0 +1,52 @@
+import type { JWTPayload } from 'jose'
+import { defineClaimMapper, stringClaim, stringList, type ClaimMapper } from '../claim-mapper.js'
+
+/** The access-token claims the Entra ID mapper reads. */
+export interface EntraClaims extends JWTPayload {
+  oid?: unknown
+  tid?: unknown
+  roles?: unknown
+  scp?: unknown
+  idtyp?: unknown
+}
+
+/** Options of {@link entraClaims}. */
+export interface EntraMapperOptions {
+  /**
+   * Directory (`tid`, a GUID) → the application's tenant id. A directory not listed maps to no
+   * tenant: a multi-tenant app admits exactly the customers it was configured for.
+   */
+  directories: Readonly<Record<string, string>>
+}
+
+/**
+ * Microsoft Entra ID access tokens (v1 or v2): the user is `oid` (the object id, stable across
+ * applications; `sub` is pairwise and `upn`/`preferred_username` are personal), the directory
+ * `tid` is mapped to the application's tenant through `directories`, app roles are `roles`,
+ * delegated scopes are `scp`. The issuer must name the same directory as `tid`
+ * (`https://login.microsoftonline.com/<tid>/v2.0` or `https://sts.windows.net/<tid>/`): a token of
+ * one directory never passes for another. An app-only token (`idtyp: app`) is a `service`.
+ *
+ * @example
+ * ```ts
+ * const mapper = entraClaims({ directories: { '72f988bf-86f1-41af-91ab-2d7cd011db47': 'contoso' } })
+ * ```
+ */
+export function entraClaims(options: EntraMapperOptions): ClaimMapper<EntraClaims> {
+  if (typeof options?.directories !== 'object' || options.directories === null) throw new TypeError('entraClaims: directories is required')
+  const directories = new Map(Object.entries(options.directories).map(([k, v]) => [k.toLowerCase(), v]))
+  return defineClaimMapper<EntraClaims>('entra', (c) => {
+    const tid = stringClaim(c.tid)?.toLowerCase()
+    const iss = stringClaim(c.iss)?.toLowerCase()
+    if (tid === undefined) return { subject: stringClaim(c.oid), tenants: [] }
+    if (iss !== `https://login.microsoftonline.com/${tid}/v2.0` && iss !== `https://sts.windows.net/${tid}/`) return { refused: 'wrong_issuer' }
+    const tenant = directories.get(tid)
+    return {
+      subject: stringClaim(c.oid),
+      tenants: tenant === undefined ? [] : [tenant],
+      roles: stringList(c.roles),
+      scopes: stringList(c.scp),
+      principalType: c.idtyp === 'app' ? 'service' : 'user',
+    }
+  })
+}
