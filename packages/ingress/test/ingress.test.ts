@@ -146,7 +146,7 @@ describe('providers: tokens shaped like each provider, JWKS over real HTTP', () 
     expect(contextOf(a)).toMatchObject({ sub: '6b1e9c52-0f0a-4d7e-8a6f-3d2c1b0a9f8e', tid: 'contoso', roles: ['Orders.Write'], scope: 'orders.read orders.write' })
     expect(a.text).not.toMatch(/alice|pairwise/)
     // a directory the application was not configured for
-    const other = await entra.mint({ ...base, tid: fabrikam }, { issuer: issuers[1] })
+    const other = await entra.mint({ ...base, tid: fabrikam }, { issuer: issuers[1]! })
     expectRefused(await call(url, bearer(other)), 403, 'no_tenant')
     // one directory's issuer with another directory's tid
     expectRefused(await call(url, bearer(await entra.mint({ ...base, tid: fabrikam }))), 401, 'wrong_issuer')
@@ -255,7 +255,7 @@ describe('refusals: exact status, reason and a challenge that leaks nothing', ()
     const token = await idp.mint(claims)
     const status = await new Promise<number>((resolve, reject) => {
       const u = new URL(url)
-      httpRequest({ host: u.hostname, port: u.port, path: '/', headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } }, (res) => {
+      httpRequest({ host: u.hostname, port: u.port, path: '/', headers: ['authorization', `Bearer ${token}`, 'authorization', `Bearer ${token}`] }, (res) => {
         res.resume()
         resolve(res.statusCode ?? 0)
       })
