@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeJwt, type JWTPayload } from 'jose'
-import { auth0Claims, keycloakClaims, mapClaims } from '@idctx/example-gateway/claims'
+import { auth0, devIdpClaims, keycloak } from '@idctx/example-gateway/claims'
 import { startGateway, type Gateway } from '@idctx/example-gateway'
 import { AUTH0_NAMESPACE, startIdentityProvider, type IdentityProvider } from '@idctx/example-identity-provider'
 
@@ -12,47 +12,26 @@ afterAll(async () => {
   await idp?.close()
 })
 
-const mappers = [keycloakClaims, auth0Claims(AUTH0_NAMESPACE)]
-
-describe('claim mapping of the gateway', () => {
-  it('maps a Keycloak access token: realm roles, the tenant attribute, its scope', async () => {
+describe('claim mapping of the gateway (the @idctx/ingress mappers)', () => {
+  it('maps a Keycloak access token of the dev IdP: realm roles, the tenant attribute, its scope — not the username', async () => {
     const payload = decodeJwt(await idp.issue({ shape: 'keycloak', user: 'f3a1c2d4', tenant: 'acme', roles: ['buyer', 'auditor'] }))
-    expect(keycloakClaims(payload)).toEqual({ sub: 'f3a1c2d4', tenant: 'acme', roles: ['buyer', 'auditor'], scope: 'openid orders:write' })
-    expect(auth0Claims(AUTH0_NAMESPACE)(payload)).toBeUndefined()
-    expect(mapClaims(payload, mappers)?.tenant).toBe('acme')
-  })
-
-  it('maps a Keycloak 26 organization claim when there is no tenant attribute, only when it is a single one', () => {
-    const base: JWTPayload = { sub: 'u-1', realm_access: { roles: ['buyer'] } }
-    expect(keycloakClaims({ ...base, organization: ['globex'] })?.tenant).toBe('globex')
-    expect(keycloakClaims({ ...base, organization: ['globex', 'acme'] })).toBeUndefined()
-    expect(keycloakClaims({ ...base, organization: [] })).toBeUndefined()
-    expect(keycloakClaims(base)).toBeUndefined()
-    // the attribute wins over the organization
-    expect(keycloakClaims({ ...base, tenant: 'acme', organization: ['globex'] })?.tenant).toBe('acme')
+    expect(devIdpClaims.map(payload)).toEqual({ subject: 'f3a1c2d4', tenants: ['acme'], roles: ['buyer', 'auditor'], scopes: ['openid', 'orders:write'] })
+    expect(JSON.stringify(devIdpClaims.map(payload))).not.toContain('user-')
   })
 
   it('maps an Auth0 access token: the organization as tenant, permissions as scope, namespaced roles', async () => {
     const payload = decodeJwt(await idp.issue({ shape: 'auth0', user: 'auth0|65f1c0de', tenant: 'globex', roles: ['purchaser'] }))
-    expect(auth0Claims(AUTH0_NAMESPACE)(payload)).toEqual({ sub: 'auth0|65f1c0de', tenant: 'globex', roles: ['purchaser'], scope: 'orders:write' })
-    expect(keycloakClaims(payload)).toBeUndefined()
-    expect(mapClaims(payload, mappers)?.tenant).toBe('globex')
+    expect(devIdpClaims.map(payload)).toEqual({ subject: 'auth0|65f1c0de', tenants: ['globex'], roles: ['purchaser'], scopes: ['orders:write'], principalType: 'user' })
   })
 
-  it('takes roles only from its own namespace and falls back to scope without permissions', () => {
-    const p: JWTPayload = { sub: 'auth0|1', org_id: 'org_acme', roles: ['admin'], 'https://other.example/roles': ['admin'], scope: 'read:orders' }
-    expect(auth0Claims(AUTH0_NAMESPACE)(p)).toEqual({ sub: 'auth0|1', tenant: 'org_acme', roles: [], scope: 'read:orders' })
+  it('takes roles only from its own namespace; non-string roles and permissions are ignored', () => {
+    const p: JWTPayload = { sub: 'auth0|1', org_id: 'globex', roles: ['admin'], 'https://other.example/roles': ['admin'], permissions: ['orders:write', 7, null], [`${AUTH0_NAMESPACE}roles`]: ['buyer', { x: 1 }] }
+    expect(auth0.map(p)).toMatchObject({ tenants: ['globex'], roles: ['buyer'], scopes: ['orders:write'] })
   })
 
-  it('ignores non-string roles and permissions', () => {
-    const p: JWTPayload = { sub: 'auth0|1', org_id: 'globex', permissions: ['orders:write', 7, null], [`${AUTH0_NAMESPACE}roles`]: ['buyer', { x: 1 }] }
-    expect(auth0Claims(AUTH0_NAMESPACE)(p)).toEqual({ sub: 'auth0|1', tenant: 'globex', roles: ['buyer'], scope: 'orders:write' })
-  })
-
-  it('maps no token without a subject or a tenant', () => {
-    expect(mapClaims({ org_id: 'globex' }, mappers)).toBeUndefined()
-    expect(mapClaims({ sub: 'u-1' }, mappers)).toBeUndefined()
-    expect(mapClaims({ sub: 'u-1', realm_access: { roles: [] } }, mappers)).toBeUndefined()
+  it('a token without a tenant maps to none; the Keycloak mapper reads the tenant attribute only', () => {
+    expect(auth0.map({ sub: 'auth0|1' })).toMatchObject({ tenants: [] })
+    expect(keycloak.map({ sub: 'u-1', realm_access: { roles: [] }, organization: ['globex'] })).toMatchObject({ tenants: [] })
   })
 })
 
@@ -77,7 +56,7 @@ describe('the gateway refuses user tokens it cannot trust, with a reason', () =>
 
   it('expired → 401 expired', async () => {
     const jwt = await idp.issue({ shape: 'keycloak', user: 'u-1', tenant: 'acme', roles: [], lifetimeSeconds: -120 })
-    expect(await post(`Bearer ${jwt}`)).toEqual({ status: 401, body: { error: 'invalid bearer token', reason: 'expired' } })
+    expect(await post(`Bearer ${jwt}`)).toEqual({ status: 401, body: { error: 'invalid_token', reason: 'expired' } })
   })
 
   it('signed by another IdP (even under the same kid) → 401 bad_signature', async () => {
@@ -90,12 +69,17 @@ describe('the gateway refuses user tokens it cannot trust, with a reason', () =>
     }
   })
 
-  it('no bearer token → 401 no_bearer', async () => {
-    expect(await post(undefined)).toEqual({ status: 401, body: { error: 'bearer token required', reason: 'no_bearer' } })
+  it('no bearer token → 401 missing', async () => {
+    expect(await post(undefined)).toEqual({ status: 401, body: { error: 'unauthorized', reason: 'missing' } })
+  })
+
+  it('a user of the dev IdP without a tenant → 403 no_tenant', async () => {
+    const jwt = await idp.issue({ shape: 'auth0', user: 'auth0|1', tenant: '', roles: [] })
+    expect(await post(`Bearer ${jwt}`)).toEqual({ status: 403, body: { error: 'insufficient_scope', reason: 'no_tenant' } })
   })
 
   it('counts each refusal by reason and accepts none', () => {
     expect(gateway.stats.accepted).toBe(0)
-    expect(gateway.stats.rejected).toEqual({ expired: 1, bad_signature: 1, no_bearer: 1 })
+    expect(gateway.stats.rejected).toEqual({ expired: 1, bad_signature: 1, missing: 1, no_tenant: 1 })
   })
 })

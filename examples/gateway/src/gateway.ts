@@ -1,22 +1,10 @@
-import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
-import { combineObservers, createSigner, messageLeaf, type IdctxObserver, type KeySet, type KeySetDocument } from '@idctx/core'
+import { combineObservers, createSigner, defaultContextStore, KeyError, type IdctxObserver, type KeySet, type KeySetDocument } from '@idctx/core'
+import { createAccessTokenVerifier, createHopFetch, createIngress } from '@idctx/ingress'
 import { activeTraceId, createOtelObserver, traceparentOf } from '@idctx/otel'
-import {
-  createHopCounter,
-  json,
-  jwksRoute,
-  ORDERS_HTTP_DESTINATION,
-  serviceKeys,
-  startHttp,
-  type HopStats,
-} from '@idctx/example-shared'
-import { auth0Claims, keycloakClaims, mapClaims } from './claims.js'
-import { AUTH0_NAMESPACE } from './namespace.js'
-import { isKeySourceFailure, userTokenReason } from './user-token.js'
-
-export { ORDERS_HTTP_DESTINATION }
+import { createHopCounter, json, jwksRoute, serviceKeys, startHttp, type HopStats } from '@idctx/example-shared'
+import { devIdpClaims } from './claims.js'
 
 export interface GatewayOptions {
   port?: number
@@ -52,14 +40,17 @@ const tracer = trace.getTracer('gateway')
 interface Answer {
   readonly status: number
   readonly body: unknown
+  readonly headers?: Readonly<Record<string, string>>
   readonly txn?: string
 }
 
 /**
- * The gateway: `POST /orders` with `Authorization: Bearer <user JWT>`. The JWT is verified against
- * the IdP's JWKS; user, tenant and roles are normalized (Keycloak or Auth0 shape) into an idctx
- * context with a fresh transaction id, signed over the exact request body, and forwarded with a
- * `traceparent`. A refused user token gets 401 `{ error, reason }`.
+ * The gateway: `POST /orders` with `Authorization: Bearer <user JWT>`. `@idctx/ingress` verifies
+ * the JWT against the IdP's JWKS and maps user, tenant and roles (Keycloak or Auth0 shape) into an
+ * idctx context with a fresh transaction id; the order is forwarded with `createHopFetch`, which
+ * signs that context over the exact request (method, authority, path, body), with a
+ * `traceparent`. A refused user token gets 401 or 403 with `WWW-Authenticate` and
+ * `{ error, reason }`.
  *
  * @example
  * ```ts
@@ -79,41 +70,49 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     traceId: activeTraceId,
     observer: combineObservers(createOtelObserver({ tracer }), options.observer),
   })
-  const jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.idpUrl))
-  const mappers = [keycloakClaims, auth0Claims(AUTH0_NAMESPACE)]
+  // The edge: the user's access token verified against the IdP's JWKS and mapped (Keycloak or
+  // Auth0 shape) to the first idctx context, with a fresh transaction id.
+  const ingress = createIngress({
+    accessTokens: createAccessTokenVerifier({
+      issuer: options.idpUrl,
+      jwksUri: new URL('/.well-known/jwks.json', options.idpUrl),
+      audience: options.userAudience ?? 'shop-api',
+      algorithms: ['ES256', 'RS256', 'EdDSA'],
+    }),
+    mapper: devIdpClaims,
+    realm: 'shop',
+  })
+  // The hop to orders: the context signed over this exact request (method, authority, path, body).
+  const hopFetch = createHopFetch({ signer })
   const counter = createHopCounter()
 
-  const order = async (auth: string, body: Buffer, span: Span): Promise<Answer> => {
-    const reject = (status: number, reason: string, error: string): Answer => {
+  const order = async (req: IncomingMessage, body: Buffer, span: Span): Promise<Answer> => {
+    let outcome
+    try {
+      outcome = await ingress.authenticate(req)
+    } catch (e) {
+      // The IdP's keys could not be fetched: not the token's fault, the client retries.
+      if (e instanceof KeyError) return { status: 503, body: { error: 'identity provider unavailable' }, headers: { 'retry-after': '1' } }
+      throw e
+    }
+    if (!outcome.ok) {
+      const { reason, status, headers, body: answer } = outcome.refusal
       counter.reject(reason)
       span.setAttribute('gateway.reject_reason', reason)
       span.setStatus({ code: SpanStatusCode.ERROR, message: `rejected: ${reason}` })
-      return { status, body: { error, reason } }
+      return { status, body: answer, headers }
     }
-    if (!auth.startsWith('Bearer ')) return reject(401, 'no_bearer', 'bearer token required')
-    let payload: JWTPayload
-    try {
-      ;({ payload } = await jwtVerify(auth.slice(7), jwks, {
-        issuer: options.idpUrl,
-        audience: options.userAudience ?? 'shop-api',
-        algorithms: ['ES256', 'RS256', 'EdDSA'],
-      }))
-    } catch (e) {
-      if (isKeySourceFailure(e)) return { status: 503, body: { error: 'identity provider unavailable' } }
-      return reject(401, userTokenReason(e), 'invalid bearer token')
-    }
-    const user = mapClaims(payload, mappers)
-    if (user === undefined) return reject(403, 'unmapped_claims', 'token has no tenant or subject the gateway understands')
-    const context = { sub: user.sub, tid: user.tenant, txn: randomUUID(), pty: 'user' as const, roles: user.roles, scope: user.scope }
-    const { token } = signer.sign(context, [{ destination: ORDERS_HTTP_DESTINATION, leaf: messageLeaf(ORDERS_HTTP_DESTINATION, null, body) }])
+    const context = outcome.context
     counter.accept()
     const traceparent = traceparentOf()
     const ordersUrl = ordersUrls[nextOrders++ % ordersUrls.length] as string
-    const forwarded = await fetch(new URL('/orders', ordersUrl), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', idctx: token, ...(traceparent ? { traceparent } : {}) },
-      body,
-    })
+    const forwarded = await defaultContextStore.run(context, () =>
+      hopFetch(new URL('/orders', ordersUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(traceparent ? { traceparent } : {}) },
+        body,
+      }),
+    )
     return { status: forwarded.status, body: (await forwarded.json()) as unknown, txn: context.txn }
   }
 
@@ -127,10 +126,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         // The edge of the system: a new trace per request, whatever the caller sent.
         tracer.startActiveSpan('POST /orders', { kind: SpanKind.SERVER, root: true, attributes: { 'http.request.method': 'POST', 'url.path': '/orders' } }, async (span) => {
           try {
-            const r = await order(req.headers.authorization ?? '', body, span)
+            const r = await order(req, body, span)
             span.setAttribute('http.response.status_code', r.status)
             const traceId = span.spanContext().traceId
-            const headers: Record<string, string> = {}
+            const headers: Record<string, string> = { ...r.headers }
             if (r.txn !== undefined) headers['x-idctx-txn'] = r.txn
             if (trace.isSpanContextValid(span.spanContext())) headers['x-trace-id'] = traceId
             json(res, r.status, r.body, headers)

@@ -11,7 +11,6 @@ import {
   createSigner,
   createVerifier,
   defaultContextStore,
-  messageLeaf,
   KeyError,
   type IdctxLogger,
   type IdctxObserver,
@@ -19,6 +18,7 @@ import {
   type KeySetDocument,
   type ReadyReport,
 } from '@idctx/core'
+import { createHopVerifier } from '@idctx/ingress'
 import { wrapProducer } from '@idctx/kafkajs'
 import { activeTraceId, contextFromTraceparent, createOtelObserver, traceparentOf } from '@idctx/otel'
 import {
@@ -28,7 +28,7 @@ import {
   idctxJwksUrl,
   json,
   jwksRoute,
-  ORDERS_HTTP_DESTINATION,
+  ORDERS_HTTP_ACL,
   serviceKeys,
   startHttp,
   type HopStats,
@@ -81,9 +81,10 @@ function headerValues(req: IncomingMessage, name: string): string[] {
 }
 
 /**
- * The orders service: `POST /orders` verifies the gateway's `idctx` header — the gateway's keys
- * (remote JWKS), any tenant (the gateway established it from the user token), the exact request
- * body (`messageLeaf(ORDERS_HTTP_DESTINATION, null, body)`), no reuse of a gateway token — and then,
+ * The orders service: `POST /orders` verifies the gateway's `idctx` header with
+ * `createHopVerifier` (`@idctx/ingress`) — the gateway's keys (remote JWKS), any tenant (the
+ * gateway established it from the user token), this exact request (`httpLeaf`: method, authority,
+ * path and query, body), no reuse of a gateway token — and then,
  * inside the verified context, publishes the order to Kafka with a signing producer: the record's
  * token keeps the user, tenant and transaction, with `orders` on top of the actor chain.
  *
@@ -105,11 +106,15 @@ export async function startOrders(options: OrdersOptions): Promise<OrdersService
     audience: options.audience,
     // the demo's services talk plain HTTP on the compose network (docker/compose.yaml); serve JWKS over https elsewhere
     issuers: { gateway: createRemoteJwks(idctxJwksUrl(options.gatewayUrl), { allowInsecureHttp: true }) },
-    producerAcl: { gateway: { destinations: [ORDERS_HTTP_DESTINATION] } },
-    // Every request gets its own coordinates: a gateway token presented twice is a replay.
+    producerAcl: { gateway: { destinations: [ORDERS_HTTP_ACL] } },
+    // Every request is its own delivery: a gateway token presented twice is a replay.
     replay: createMemoryReplayStore(),
     observer,
   })
+  // The replicas are reached under several names (127.0.0.1:<port>, orders-1:4002 in Docker):
+  // the Host header names the authority here. A service with one public name pins it with
+  // `authorities`, so a token signed for another service never verifies here.
+  const hop = createHopVerifier({ verifier, tenant: { any: true } })
   const signer = createSigner({ issuer: 'orders', audience: options.audience, key: keys, traceId: activeTraceId, observer })
   const kafka = createKafka('orders', options.kafkaBrokers, options.kafkaLogLevel)
   const raw = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
@@ -120,16 +125,9 @@ export async function startOrders(options: OrdersOptions): Promise<OrdersService
   // Spans of their own, so the verification of the gateway's token and the signing of the record
   // each get their idctx attributes (the observer annotates the active span).
   const verify = (req: IncomingMessage, body: Buffer) =>
-    tracer.startActiveSpan(`idctx verify ${ORDERS_HTTP_DESTINATION}`, async (span) => {
+    tracer.startActiveSpan('idctx verify http:POST /orders', async (span) => {
       try {
-        return await verifier.verify({
-          tokens: headerValues(req, 'idctx'),
-          destination: ORDERS_HTTP_DESTINATION,
-          leaf: () => messageLeaf(ORDERS_HTTP_DESTINATION, null, body),
-          expectedTenant: { any: true },
-          coordinates: `http:orders/${randomUUID()}`,
-          traceparent: headerValues(req, 'traceparent')[0],
-        })
+        return await hop.check(req, body)
       } finally {
         span.end()
       }
@@ -163,8 +161,9 @@ export async function startOrders(options: OrdersOptions): Promise<OrdersService
       throw e
     }
     if (!result.ok) {
-      counter.reject(result.error.reason)
-      return { status: 401, body: { error: 'idctx rejected', reason: result.error.reason } }
+      const { reason, status, headers, body: answer } = result.refusal
+      counter.reject(reason)
+      return { status, body: answer, headers: { ...headers } }
     }
     const request = parseOrderRequest(body)
     if (request === undefined) {

@@ -1,8 +1,9 @@
 /**
- * The destination of the HTTP hop gateway → orders, as bound into the gateway's idctx token
- * (`messageLeaf(ORDERS_HTTP_DESTINATION, null, body)` covers the exact request body).
+ * The producer ACL pattern of the HTTP hop gateway → orders. The gateway's token is bound to the
+ * exact request (`httpLeaf`: `http:POST <authority>/orders`, the query and the body); the replicas
+ * are reached under several authorities, so the pattern admits any authority of a POST.
  */
-export const ORDERS_HTTP_DESTINATION = 'http:orders/POST /orders'
+export const ORDERS_HTTP_ACL = 'http:POST *'
 
 /** Default names of the cluster's topics and queue (the demo uses unique ones per run). */
 export const DEFAULT_NAMES = {

@@ -12,7 +12,7 @@ export {
   IDCTX_JWKS_PATH,
   JWKS_MAX_AGE_SECONDS,
 } from './keys.js'
-export { ORDERS_HTTP_DESTINATION, DEFAULT_NAMES, deadLetterTopicOf, invoiceJobId } from './destinations.js'
+export { ORDERS_HTTP_ACL, DEFAULT_NAMES, deadLetterTopicOf, invoiceJobId } from './destinations.js'
 export { createHopCounter, combinedStats, rejectedTotal } from './stats.js'
 export type { HopStats, HopCounter } from './stats.js'
 export { createKafka, ensureTopics } from './kafka.js'
