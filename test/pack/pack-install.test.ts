@@ -180,7 +180,7 @@ afterAll(() => {
 
 describe('packed packages', () => {
   it('every package is packed', () => {
-    expect(packed.map((p) => p.manifest.name).sort()).toEqual(expect.arrayContaining(['@idctx/bullmq', '@idctx/core', '@idctx/kafkajs', '@idctx/otel', '@idctx/redis']))
+    expect(packed.map((p) => p.manifest.name).sort()).toEqual(expect.arrayContaining(['@idctx/bullmq', '@idctx/core', '@idctx/ingress', '@idctx/kafkajs', '@idctx/otel', '@idctx/redis']))
   })
 
   it('each tarball holds the build of every source file, README and LICENSE, and no build state', () => {
@@ -245,6 +245,9 @@ describe('packed packages', () => {
     }
     expect(packed.find((p) => p.manifest.name === '@idctx/kafkajs')?.manifest.peerDependenciesMeta).toEqual({ kafkajs: { optional: true } })
     expect(packed.find((p) => p.manifest.name === '@idctx/core')?.manifest.dependencies).toEqual({ zod: expect.any(String) })
+    // express and fastify are typed structurally: neither is a dependency or a peer of the ingress
+    expect(packed.find((p) => p.manifest.name === '@idctx/ingress')?.manifest).toMatchObject({ dependencies: { '@idctx/core': expect.any(String), jose: expect.any(String), zod: expect.any(String) } })
+    expect(packed.find((p) => p.manifest.name === '@idctx/ingress')?.manifest.peerDependencies).toBeUndefined()
   })
 
   it('publint (strict) passes on every tarball', async () => {
