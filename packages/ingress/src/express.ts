@@ -5,6 +5,8 @@ import { OVERSIZE, readBody, unavailable } from './lib/respond.js'
 /** The parts of an express request the middleware uses (typed here: express is not a dependency). */
 export interface ExpressRequestLike extends IncomingMessage {
   body?: unknown
+  /** The request target as received: express rewrites `url` under a mount path. */
+  originalUrl?: string
 }
 
 /** The parts of an express response the middleware uses. */
@@ -51,7 +53,10 @@ export function expressMiddleware(gate: HttpGate): ExpressMiddleware {
     }
     let outcome
     try {
-      outcome = await gate.check(req, body)
+      // Under `app.use('/prefix', …)` express strips the prefix from req.url: the token was
+      // signed over the target as sent.
+      const request = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers, headersDistinct: req.headersDistinct }
+      outcome = await gate.check(request, body)
     } catch (e) {
       const answer = unavailable(e)
       if (answer === undefined) return next(e)

@@ -1,6 +1,13 @@
 import { defaultContextStore, httpDestination, httpLeaf, isContextStore, SigningError, type ContextStore, type Signer } from '@idctx/core'
 
-/** The header an idctx token travels in on an HTTP hop. */
+/**
+ * The header an idctx token travels in on an HTTP hop.
+ *
+ * @example
+ * ```ts
+ * const tokens = headerValues(req, HOP_HEADER) // every idctx header value of the request
+ * ```
+ */
 export const HOP_HEADER = 'idctx'
 
 /** Options of {@link createHopFetch}. */

@@ -179,6 +179,25 @@ describe('HTTP hop: authority, tenant, context', () => {
     expectRefused(await call(`${url}/orders`, { method: 'POST', headers: { idctx: token }, body: ORDER }), 401, 'binding_mismatch')
   })
 
+  it('express under a mount path verifies the target as sent, not the rewritten req.url', async () => {
+    const app = express()
+    let gate: HttpGate | undefined
+    app.use('/svc', (req, res, next) => expressMiddleware(gate as HttpGate)(req, res, next))
+    app.post('/svc/orders', (_req, res) => void answer(res, 'mounted'))
+    const running = await listen(app as unknown as (req: IncomingMessage, res: ServerResponse) => void)
+    open.push(running)
+    const authority = new URL(running.url).host
+    gate = createHopVerifier({
+      verifier: createVerifier({ audience: 'shop', issuers: { gateway: keys }, producerAcl: { gateway: { destinations: [`http:POST ${authority}/svc/*`] } }, replay: createMemoryReplayStore() }),
+      tenant: 'acme',
+      authorities: [authority],
+    })
+    const { hop } = capturing()
+    const res = await runWithContext(alice, () => hop(`${running.url}/svc/orders`, { method: 'POST', body: ORDER }))
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { current: IdentityContext }).current.tid).toBe('acme')
+  })
+
   it('a tenant the service does not serve: tenant_mismatch (403)', async () => {
     const url = await server('node:http', { tenant: 'globex' })
     const { hop } = capturing()
