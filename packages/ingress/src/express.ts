@@ -3,14 +3,14 @@ import type { HttpGate } from './gate.js'
 import { OVERSIZE, readBody, unavailable } from './lib/respond.js'
 
 /** The parts of an express request the middleware uses (typed here: express is not a dependency). */
-export interface ExpressRequestLike extends IncomingMessage {
+export type ExpressRequestLike = IncomingMessage & {
   body?: unknown
   /** The request target as received: express rewrites `url` under a mount path. */
   originalUrl?: string
 }
 
 /** The parts of an express response the middleware uses. */
-export interface ExpressResponseLike extends ServerResponse {
+export type ExpressResponseLike = ServerResponse & {
   locals: Record<string, unknown>
 }
 
