@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import {
+  ConfigError,
   defaultContextStore,
   httpDestination,
   httpLeaf,
   isContextStore,
+  unknownOptions,
   type ContextStore,
+  type OptionIssue,
   type ExpectedTenant,
   type Requirements,
   type Verifier,
@@ -50,6 +53,7 @@ const KNOWN = ['verifier', 'tenant', 'authorities', 'maxBodyBytes', 'requirement
  * `replayed`). Refusals are 401 (403 for `tenant_mismatch`, `actor_not_allowed`,
  * `insufficient_scope`) with a `WWW-Authenticate: Idctx` challenge and `{ error, reason }`. The
  * handler runs inside the verified context, so what it sends next carries the identity on.
+ * Throws a `ConfigError` listing every invalid option.
  *
  * @example
  * ```ts
@@ -66,15 +70,25 @@ const KNOWN = ['verifier', 'tenant', 'authorities', 'maxBodyBytes', 'requirement
  * ```
  */
 export function createHopVerifier(options: HopVerifierOptions): HttpGate {
-  if (typeof options !== 'object' || options === null) throw new TypeError('createHopVerifier: options are required')
-  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k))
-  if (unknown.length > 0) throw new TypeError(`createHopVerifier: unknown option(s) ${unknown.map((k) => `'${k.slice(0, 40).replace(/[^\x21-\x7e]/g, '?')}'`).join(', ')}; known options are ${KNOWN.join(', ')}`)
+  if (typeof options !== 'object' || options === null) throw new ConfigError('hop verifier options', [{ path: '', message: 'an options object ({ verifier, tenant, … })' }])
+  const o = options as Partial<HopVerifierOptions>
+  const issues: OptionIssue[] = unknownOptions(o, KNOWN)
+  if (typeof o.verifier?.verify !== 'function') issues.push({ path: 'verifier', message: 'a Verifier (createVerifier)' })
+  const t = o.tenant as unknown
+  const tenantOk =
+    (typeof t === 'string' && t.length > 0) ||
+    (Array.isArray(t) && t.every((x) => typeof x === 'string' && x.length > 0)) ||
+    typeof t === 'function' ||
+    (typeof t === 'object' && t !== null && (t as { any?: unknown }).any === true)
+  if (!tenantOk) issues.push({ path: 'tenant', message: 'a tenant id, a list of them, { any: true } or a function of the request' })
+  if (o.authorities !== undefined && !(Array.isArray(o.authorities) && o.authorities.length > 0 && o.authorities.every((a) => typeof a === 'string' && a.length > 0))) {
+    issues.push({ path: 'authorities', message: 'a non-empty list of host[:port]' })
+  }
+  const maxBodyBytes = o.maxBodyBytes ?? 1024 * 1024
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0 || maxBodyBytes > 2 ** 31) issues.push({ path: 'maxBodyBytes', message: 'an integer number of bytes' })
+  if (o.store !== undefined && !isContextStore(o.store)) issues.push({ path: 'store', message: 'a ContextStore (createContextStore)' })
+  if (issues.length > 0) throw new ConfigError('hop verifier options', issues)
   const { verifier } = options
-  if (typeof verifier?.verify !== 'function') throw new TypeError('createHopVerifier: verifier must come from createVerifier')
-  if (options.tenant === undefined) throw new TypeError('createHopVerifier: tenant is required (a tenant, a list, { any: true } or a function of the request)')
-  if (options.store !== undefined && !isContextStore(options.store)) throw new TypeError('createHopVerifier: store must be a ContextStore')
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError('createHopVerifier: maxBodyBytes must be a non-negative integer')
   const authorities = options.authorities === undefined ? undefined : new Set(options.authorities.map((a) => a.toLowerCase()))
   const store = options.store ?? defaultContextStore
   const refuse = (reason: IngressReason): GateOutcome => ({ ok: false, refusal: refusal(reason, { realm: options.realm, scheme: 'Idctx' }) })

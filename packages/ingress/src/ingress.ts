@@ -1,5 +1,15 @@
 import { createHmac, randomUUID, type KeyObject } from 'node:crypto'
-import { defaultContextStore, isContextStore, meetsRequirements, type ContextStore, type IdentityContext, type Requirements } from '@idctx/core'
+import {
+  ConfigError,
+  defaultContextStore,
+  isContextStore,
+  meetsRequirements,
+  unknownOptions,
+  type ContextStore,
+  type IdentityContext,
+  type OptionIssue,
+  type Requirements,
+} from '@idctx/core'
 import type { JWTPayload } from 'jose'
 import type { AccessTokenVerifier } from './access-token.js'
 import { isRefusal, type ClaimMapper } from './claim-mapper.js'
@@ -66,6 +76,29 @@ function roleList(roles: readonly string[]): string[] | undefined {
   return out.length === 0 ? undefined : out
 }
 
+function validate(options: IngressOptions): void {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('ingress options', [{ path: '', message: 'an options object ({ accessTokens, mapper, … })' }])
+  const o = options as Partial<IngressOptions>
+  const issues: OptionIssue[] = unknownOptions(o, KNOWN)
+  if (typeof o.accessTokens?.verify !== 'function') issues.push({ path: 'accessTokens', message: 'an AccessTokenVerifier (createAccessTokenVerifier)' })
+  if (typeof o.mapper?.map !== 'function') issues.push({ path: 'mapper', message: 'a ClaimMapper (keycloakClaims(), defineClaimMapper(), …)' })
+  const subject = o.subject as unknown
+  const key = (subject as { hmacKey?: unknown } | undefined)?.hmacKey
+  if (subject !== undefined && subject !== 'provider' && !(key instanceof Uint8Array ? key.byteLength >= 32 : isKeyObject(key))) {
+    issues.push({ path: 'subject', message: "'provider' or { hmacKey } with a KeyObject or at least 32 bytes" })
+  }
+  if (o.txnHeader !== undefined && (typeof o.txnHeader !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(o.txnHeader))) issues.push({ path: 'txnHeader', message: 'a header name' })
+  if (o.tenantOf !== undefined && typeof o.tenantOf !== 'function') issues.push({ path: 'tenantOf', message: 'a function of the request' })
+  if (o.requirements !== undefined && (typeof o.requirements !== 'object' || o.requirements === null)) issues.push({ path: 'requirements', message: 'an object ({ scopes?, roles? })' })
+  if (o.realm !== undefined && typeof o.realm !== 'string') issues.push({ path: 'realm', message: 'a string' })
+  if (o.store !== undefined && !isContextStore(o.store)) issues.push({ path: 'store', message: 'a ContextStore (createContextStore)' })
+  if (issues.length > 0) throw new ConfigError('ingress options', issues)
+}
+
+function isKeyObject(v: unknown): v is KeyObject {
+  return typeof v === 'object' && v !== null && (v as KeyObject).type === 'secret' && typeof (v as KeyObject).export === 'function'
+}
+
 /**
  * Creates the edge gate: reads `Authorization: Bearer <token>` (exactly one; RFC 6750 §2.1),
  * verifies the access token, maps its claims, and builds the first idctx context — `sub` (the
@@ -75,7 +108,7 @@ function roleList(roles: readonly string[]): string[] | undefined {
  * to no usable subject (`no_subject`) is refused with 403; an invalid token with 401; each with a
  * `WWW-Authenticate` challenge that holds no token or claim value. Names and emails never enter
  * the context: only the fields above are read from the mapper. Give it to `nodeHttpHandler`,
- * `expressMiddleware` or `fastifyHook`.
+ * `expressMiddleware` or `fastifyHook`. Throws a `ConfigError` listing every invalid option.
  *
  * @example
  * ```ts
@@ -89,18 +122,10 @@ function roleList(roles: readonly string[]): string[] | undefined {
  * ```
  */
 export function createIngress(options: IngressOptions): Ingress {
-  if (typeof options !== 'object' || options === null) throw new TypeError('createIngress: options are required')
-  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k))
-  if (unknown.length > 0) throw new TypeError(`createIngress: unknown option(s) ${unknown.map((k) => `'${k.slice(0, 40).replace(/[^\x21-\x7e]/g, '?')}'`).join(', ')}; known options are ${KNOWN.join(', ')}`)
+  validate(options)
   const { accessTokens, mapper } = options
-  if (typeof accessTokens?.verify !== 'function') throw new TypeError('createIngress: accessTokens must come from createAccessTokenVerifier')
-  if (typeof mapper?.map !== 'function') throw new TypeError('createIngress: mapper must be a ClaimMapper (keycloakClaims(), defineClaimMapper(), …)')
-  if (options.store !== undefined && !isContextStore(options.store)) throw new TypeError('createIngress: store must be a ContextStore')
   const store = options.store ?? defaultContextStore
   const subjectMode = options.subject ?? 'provider'
-  if (subjectMode !== 'provider' && !(typeof subjectMode === 'object' && subjectMode !== null && 'hmacKey' in subjectMode)) {
-    throw new TypeError("createIngress: subject must be 'provider' or { hmacKey }")
-  }
   const txnHeader = options.txnHeader?.toLowerCase()
   const refuse = (reason: IngressReason): GateOutcome => ({ ok: false, refusal: refusal(reason, { realm: options.realm }) })
 
