@@ -34,7 +34,10 @@ export interface AccessTokenVerifierOptions {
    * token dialect). Default: not checked — Keycloak, Entra ID and Cognito send `JWT` or none.
    */
   typ?: 'at+jwt'
-  /** Claims that must be present (default `iss`, `exp`, `iat`). */
+  /**
+   * Claims that must be present besides `iss` and `exp`, which are always required (default
+   * `['iat']`): a list here adds to those two and never removes them.
+   */
   requiredClaims?: readonly string[]
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`, at most 60 (default 30). */
   clockToleranceSeconds?: number
@@ -99,6 +102,20 @@ function header(token: string): Record<string, unknown> | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * What jose leaves unchecked: times must be finite (JSON's `1e999` is Infinity: an `exp` that never
+ * comes), and an `iat` in the future (beyond the tolerance) is `not_yet_valid`, as in the idctx
+ * verifier — jose checks `iat` only with `maxTokenAge`.
+ */
+function timeReason(payload: JWTPayload, nowMs: number, toleranceSeconds: number): IngressReason | undefined {
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    const v = payload[claim]
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v))) return 'malformed'
+  }
+  if (typeof payload.iat === 'number' && payload.iat > nowMs / 1000 + toleranceSeconds) return 'not_yet_valid'
+  return undefined
 }
 
 /** The reason for a jose error; undefined when the error is not the token's fault. */
@@ -177,7 +194,8 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     issuer: issuers,
     algorithms: [...algorithms],
     clockTolerance: o.clockToleranceSeconds,
-    requiredClaims: o.requiredClaims ?? ['iss', 'exp', 'iat'],
+    // iss and exp are never optional: a token without exp would never expire.
+    requiredClaims: [...new Set(['iss', 'exp', ...(o.requiredClaims ?? ['iat'])])],
     ...(o.audience !== undefined ? { audience: toList(o.audience) } : {}),
     ...(o.typ !== undefined ? { typ: o.typ } : {}),
   }
@@ -191,7 +209,14 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     if (typeof h.alg !== 'string' || !algorithms.has(h.alg)) return { ok: false, reason: 'alg_not_allowed' }
     if (Object.keys(h).some((k) => FORBIDDEN_HEADER.has(k))) return { ok: false, reason: 'header_not_allowed' }
     try {
-      const r = await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(clock()) })
+      const at = clock()
+      const r = await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(at) })
+      const time = timeReason(r.payload, at, o.clockToleranceSeconds)
+      if (time !== undefined) return { ok: false, reason: time }
+      // A sender-constrained token (RFC 9449 DPoP `cnf.jkt`, RFC 8705 mTLS `cnf.x5t#S256`) is
+      // bound to a key its client must prove; as a plain bearer token it would be a stolen token
+      // that works: not bound to this request.
+      if (r.payload.cnf !== undefined) return { ok: false, reason: 'binding_mismatch' }
       if (clientIds !== undefined) {
         const cid = r.payload.client_id
         if (typeof cid !== 'string') return { ok: false, reason: 'missing_claim' }
