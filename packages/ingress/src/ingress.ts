@@ -57,7 +57,17 @@ export interface Ingress extends HttpGate {
 
 const TXN = /^[A-Za-z0-9._~:-]{8,128}$/
 const EMAIL_LIKE = /@/
-const ID = /^[\x21-\x7e\u00a0-\uffff][^\n\r]{0,255}$/
+// Control (C0, DEL, C1), format (bidi overrides, zero-width), unpaired surrogate, line and
+// paragraph separator characters: none belongs in an id that is logged, compared and signed.
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u
+const EDGE_SPACE = /^[\s\p{Z}]|[\s\p{Z}]$/u
+// RFC 6749 §3.3 scope-token: visible ASCII except `"` and `\`.
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
+
+/** An id (subject, tenant, role) as the claim schema takes it: 1–256 characters, nothing invisible, no space at either end. */
+function isId(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 256 && !INVISIBLE.test(v) && !EDGE_SPACE.test(v)
+}
 const MAX_ROLES = 64
 const MAX_SCOPE = 2048
 const KNOWN = ['accessTokens', 'mapper', 'subject', 'txnHeader', 'tenantOf', 'requirements', 'realm', 'store']
@@ -65,14 +75,14 @@ const KNOWN = ['accessTokens', 'mapper', 'subject', 'txnHeader', 'tenantOf', 're
 function scopeString(scopes: readonly string[]): string | undefined {
   let out = ''
   for (const s of new Set(scopes)) {
-    if (s.includes(' ') || out.length + s.length + 1 > MAX_SCOPE) continue
+    if (typeof s !== 'string' || !SCOPE_TOKEN.test(s) || out.length + s.length + 1 > MAX_SCOPE) continue
     out = out === '' ? s : `${out} ${s}`
   }
   return out === '' ? undefined : out
 }
 
 function roleList(roles: readonly string[]): string[] | undefined {
-  const out = [...new Set(roles.filter((r) => r.length > 0 && r.length <= 256))].slice(0, MAX_ROLES)
+  const out = [...new Set(roles.filter(isId))].slice(0, MAX_ROLES)
   return out.length === 0 ? undefined : out
 }
 
@@ -130,8 +140,8 @@ export function createIngress(options: IngressOptions): Ingress {
   const refuse = (reason: IngressReason): GateOutcome => ({ ok: false, refusal: refusal(reason, { realm: options.realm }) })
 
   const subjectOf = (claims: JWTPayload, id: string | undefined): string | undefined => {
-    if (id === undefined) return undefined
-    if (subjectMode === 'provider') return ID.test(id) && !EMAIL_LIKE.test(id) ? id : undefined
+    if (typeof id !== 'string' || id.length === 0) return undefined
+    if (subjectMode === 'provider') return isId(id) && !EMAIL_LIKE.test(id) ? id : undefined
     return createHmac('sha256', subjectMode.hmacKey).update(`${claims.iss ?? ''}\0${id}`, 'utf8').digest('base64url')
   }
 
@@ -154,14 +164,14 @@ export function createIngress(options: IngressOptions): Ingress {
     if (isRefusal(mapped)) return refuse(mapped.refused)
     const sub = subjectOf(verified.claims, mapped.subject)
     if (sub === undefined) return refuse('no_subject')
-    const tenants = [...new Set(mapped.tenants.filter((t) => typeof t === 'string' && ID.test(t)))]
+    const tenants = [...new Set((Array.isArray(mapped.tenants) ? mapped.tenants : []).filter(isId))]
     if (tenants.length === 0) return refuse('no_tenant')
     if (tenants.length > 1) return refuse('ambiguous_tenant')
     const tid = tenants[0] as string
     const expected = options.tenantOf?.(request)
     if (expected !== undefined && expected !== tid) return refuse('tenant_mismatch')
-    const roles = roleList(mapped.roles ?? [])
-    const scope = scopeString(mapped.scopes ?? [])
+    const roles = roleList(Array.isArray(mapped.roles) ? mapped.roles : [])
+    const scope = scopeString(Array.isArray(mapped.scopes) ? mapped.scopes : [])
     if (!meetsRequirements(options.requirements, scope, roles)) return refuse('insufficient_scope')
     const context: IdentityContext = Object.freeze({
       sub,
