@@ -75,6 +75,17 @@ describe('hostile requests at the edge', () => {
     expect(await reasonOf(ingress(bad), mint(base))).toBe('no_subject')
   })
 
+  it('Entra: an ID token (neither scp nor roles) is not an access token; v1 and v2 issuers', async () => {
+    const dir = 'aaaaaaaa-0000-0000-0000-000000000001'
+    const issuers = [`https://login.microsoftonline.com/${dir}/v2.0`, `https://sts.windows.net/${dir}/`]
+    const g = ingress(entraClaims({ directories: { [dir.toUpperCase()]: 'contoso' } }), {}, { issuer: issuers })
+    const c = { tid: dir, oid: 'o-1' }
+    expect(await reasonOf(g, mint({ ...c, iss: issuers[0], scp: 'orders.read' }))).toBe('ok')
+    expect(await reasonOf(g, mint({ ...c, iss: issuers[1], roles: ['Orders.Write'], idtyp: 'app' }))).toBe('ok')
+    expect(await reasonOf(g, mint({ ...c, iss: issuers[0], nonce: 'n', ver: '2.0' }))).toBe('wrong_typ')
+    expect(await reasonOf(g, mint({ ...c, iss: issuers[0], tid: 'bbbbbbbb-0000-0000-0000-000000000002', scp: 'x' }))).toBe('wrong_issuer')
+  })
+
   it('txn header: control characters, huge, duplicated, non-UUID', async () => {
     const g = ingress(keycloakClaims(), { txnHeader: 'X-Request-Id' })
     const t = mint(base)

@@ -25,7 +25,8 @@ export interface EntraMapperOptions {
  * `tid` is mapped to the application's tenant through `directories`, app roles are `roles`,
  * delegated scopes are `scp`. The issuer must name the same directory as `tid`
  * (`https://login.microsoftonline.com/<tid>/v2.0` or `https://sts.windows.net/<tid>/`): a token of
- * one directory never passes for another. An app-only token (`idtyp: app`) is a `service`.
+ * one directory never passes for another. A token with neither `scp` nor `roles` (an ID token)
+ * is refused as `wrong_typ`. An app-only token (`idtyp: app`) is a `service`.
  *
  * @example
  * ```ts
@@ -40,12 +41,18 @@ export function entraClaims(options: EntraMapperOptions): ClaimMapper<EntraClaim
     const iss = stringClaim(c.iss)?.toLowerCase()
     if (tid === undefined) return { subject: stringClaim(c.oid), tenants: [] }
     if (iss !== `https://login.microsoftonline.com/${tid}/v2.0` && iss !== `https://sts.windows.net/${tid}/`) return { refused: 'wrong_issuer' }
+    const roles = stringList(c.roles)
+    const scopes = stringList(c.scp)
+    // An access token for an API carries delegated scopes or app roles; an ID token (same keys,
+    // same issuer, and `aud` = the client id, which is the API's too when one app registration
+    // is both) carries neither. Microsoft.Identity.Web refuses it the same way.
+    if (roles.length === 0 && scopes.length === 0) return { refused: 'wrong_typ' }
     const tenant = directories.get(tid)
     return {
       subject: stringClaim(c.oid),
       tenants: tenant === undefined ? [] : [tenant],
-      roles: stringList(c.roles),
-      scopes: stringList(c.scp),
+      roles,
+      scopes,
       principalType: c.idtyp === 'app' ? 'service' : 'user',
     }
   })
