@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpGate } from './gate.js'
-import { OVERSIZE, readBody, unavailable } from './lib/respond.js'
+import { OVERSIZE, OVERSIZE_HEADERS, readBody, unavailable } from './lib/respond.js'
 
 /** The parts of an express request the middleware uses (typed here: express is not a dependency). */
 export type ExpressRequestLike = IncomingMessage & {
@@ -45,7 +45,7 @@ export function expressMiddleware(gate: HttpGate): ExpressMiddleware {
       } else {
         body = await readBody(req, gate.maxBodyBytes)
         if (body === undefined) {
-          res.writeHead(OVERSIZE.status, { ...OVERSIZE.headers, 'content-type': 'application/json' }).end(JSON.stringify(OVERSIZE.body))
+          res.writeHead(OVERSIZE.status, OVERSIZE_HEADERS).end(JSON.stringify(OVERSIZE.body))
           return
         }
         req.body = body

@@ -63,9 +63,10 @@ export function fastifyHook(gate: HttpGate): FastifyHook {
     let body: Buffer | undefined
     if (gate.maxBodyBytes !== undefined) {
       const b = request.body
-      if (b === undefined || b === null) body = Buffer.alloc(0)
+      // Only the raw bytes are what was signed: a string or null is a parsed body (JSON "abc",
+      // JSON null), whose bytes on the wire were different.
+      if (b === undefined) body = Buffer.alloc(0)
       else if (Buffer.isBuffer(b)) body = b
-      else if (typeof b === 'string') body = Buffer.from(b, 'utf8')
       else return done(new TypeError('idctx: the request body was parsed; call fastifyRawBody(app) so the exact bytes can be verified'))
       if (body.byteLength > gate.maxBodyBytes) {
         reply.code(OVERSIZE.status).headers({ ...OVERSIZE.headers }).send(OVERSIZE.body)

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { IdentityContext } from '@idctx/core'
 import type { HttpGate } from './gate.js'
-import { OVERSIZE, readBody, unavailable } from './lib/respond.js'
+import { OVERSIZE, OVERSIZE_HEADERS, readBody, unavailable } from './lib/respond.js'
 
 /** What a node:http handler behind a gate gets besides `req` and `res`. */
 export interface GatedRequest {
@@ -40,7 +40,7 @@ export function nodeHttpHandler(gate: HttpGate, handler: GatedHandler): (req: In
     let body: Buffer | undefined
     if (gate.maxBodyBytes !== undefined) {
       body = await readBody(req, gate.maxBodyBytes)
-      if (body === undefined) return send(res, OVERSIZE.status, OVERSIZE.headers, OVERSIZE.body)
+      if (body === undefined) return send(res, OVERSIZE.status, OVERSIZE_HEADERS, OVERSIZE.body)
     }
     let outcome
     try {
