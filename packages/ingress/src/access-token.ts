@@ -3,12 +3,39 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey, t
 import { z } from 'zod'
 import type { IngressReason } from './refusal.js'
 
-/** Signature algorithms an access token may use: asymmetric only, never `none` or HMAC. */
+/**
+ * Signature algorithms an access token may use: asymmetric only, never `none` or HMAC (`HS256`
+ * cannot be listed: a symmetric key would let anyone who holds it mint tokens).
+ *
+ * @example
+ * ```ts
+ * const algorithms: AccessTokenAlgorithm[] = ['RS256', 'PS256']
+ * const accessTokens = createAccessTokenVerifier({ issuer, jwksUri, audience: 'shop-api', algorithms })
+ * ```
+ */
 export type AccessTokenAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA' | 'Ed25519'
 
 const ALGORITHMS: readonly AccessTokenAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
 
-/** Options of {@link createAccessTokenVerifier}. */
+/**
+ * Options of {@link createAccessTokenVerifier}. Exactly one of `jwksUri` and `keys`, and at least
+ * one of `audience` and `clientId`, are required (a `TypeError` otherwise); an unknown option or
+ * an out-of-range value is a `ConfigError` (`ERR_IDCTX_CONFIG`).
+ *
+ * @example
+ * ```ts
+ * // Amazon Cognito: its access tokens carry no `aud`, so `client_id` is checked instead.
+ * const options: AccessTokenVerifierOptions = {
+ *   issuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz',
+ *   jwksUri: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz/.well-known/jwks.json',
+ *   clientId: '3n4b5urk1ft4fl3mg5e62d9ado',
+ *   algorithms: ['RS256'],
+ *   clockToleranceSeconds: 10,
+ *   jwks: { timeoutMs: 2000 },
+ * }
+ * const accessTokens = createAccessTokenVerifier(options)
+ * ```
+ */
 export interface AccessTokenVerifierOptions {
   /**
    * The provider's issuer (`iss`), compared exactly — or the few issuers of one application
@@ -41,21 +68,52 @@ export interface AccessTokenVerifierOptions {
   requiredClaims?: readonly string[]
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`, at most 60 (default 30). */
   clockToleranceSeconds?: number
-  /** Largest token accepted, in bytes, checked before decoding (default 16384: Entra tokens with many groups are large). */
+  /**
+   * Largest token accepted, in bytes (UTF-8), checked before decoding: 1024–65536, default 16384
+   * (Entra tokens with many groups are large). A larger token is refused as `oversize`.
+   */
   maxTokenBytes?: number
-  /** JWKS fetch settings for `jwksUri` (jose's defaults otherwise: 5 s timeout, 30 s cooldown, 10 min cache). */
+  /**
+   * JWKS fetch settings for `jwksUri`, in milliseconds (jose's defaults otherwise: 5 s timeout,
+   * 30 s cooldown between refetches on an unknown `kid`, 10 min cache). Ignored with `keys`.
+   */
   jwks?: { timeoutMs?: number; cooldownMs?: number; cacheMaxAgeMs?: number }
-  /** Epoch milliseconds (default Date.now). */
+  /** The current time in epoch milliseconds (default `Date.now`), for tests. */
   clock?: () => number
 }
 
-/** The verdict of {@link AccessTokenVerifier.verify}. */
+/**
+ * The verdict of {@link AccessTokenVerifier.verify}: the verified claims and protected header, or
+ * the reason the token is refused.
+ *
+ * @example
+ * ```ts
+ * const r: AccessTokenResult = await accessTokens.verify(token)
+ * if (r.ok) console.log(r.claims.sub, r.header.kid)
+ * else console.log(r.reason) // 'expired', 'wrong_audience', 'unknown_kid', …
+ * ```
+ */
 export type AccessTokenResult =
   | { readonly ok: true; readonly claims: JWTPayload; readonly header: ProtectedHeaderParameters }
   | { readonly ok: false; readonly reason: IngressReason }
 
-/** Verifies one provider's access tokens (RFC 9068 §4). */
+/**
+ * Verifies one provider's access tokens (RFC 9068 §4); made by {@link createAccessTokenVerifier}
+ * and given to `createIngress` as `accessTokens`.
+ *
+ * @example
+ * ```ts
+ * const accessTokens: AccessTokenVerifier = createAccessTokenVerifier({ issuer, jwksUri, audience: 'shop-api' })
+ * try {
+ *   const r = await accessTokens.verify(token)
+ *   if (!r.ok) console.log(r.reason) // answer 401
+ * } catch (e) {
+ *   if (!(e instanceof KeyError)) throw e // ERR_IDCTX_KEY: the IdP's keys are unreachable, answer 503
+ * }
+ * ```
+ */
 export interface AccessTokenVerifier {
+  /** The accepted issuers (`iss`), as configured. */
   readonly issuers: readonly string[]
   /**
    * Verifies a compact JWS access token. Returns a verdict for every token a client can send;

@@ -4,30 +4,64 @@ import type { JWTPayload } from 'jose'
 /**
  * What a claim mapper reads from a verified access token: an opaque user id, every tenant the
  * token names (the ingress accepts exactly one), roles and scopes. Never a name or an email.
+ *
+ * @example
+ * ```ts
+ * const corp = defineClaimMapper('corp', (c): MappedIdentity => ({
+ *   subject: stringClaim(c.sub),
+ *   tenants: stringValues(c['corp:tenant']),
+ *   roles: stringList(c['corp:roles']),
+ *   scopes: stringList(c.scope),
+ *   principalType: c.gty === 'client-credentials' ? 'service' : 'user',
+ * }))
+ * ```
  */
 export interface MappedIdentity {
   /** The provider's opaque, stable user id (Keycloak `sub`, Entra `oid`, Okta `uid`, …); undefined when none. */
   readonly subject: string | undefined
   /** Every tenant the token names, in the application's tenant ids. */
   readonly tenants: readonly string[]
+  /** Role names; duplicates are removed and at most 64 are kept. */
   readonly roles?: readonly string[] | undefined
+  /** OAuth scopes (RFC 6749 §3.3 scope tokens; others are dropped), joined into `scope` up to 2048 characters. */
   readonly scopes?: readonly string[] | undefined
   /** `user` by default; `service` for a client-credentials token. */
   readonly principalType?: PrincipalType | undefined
 }
 
-/** A mapper's refusal of a token that is genuine but not an access token it accepts (an ID token, say). */
+/**
+ * A mapper's refusal of a token that is genuine but not an access token it accepts (an ID token,
+ * say). The ingress answers it with 401 and the reason `refused`.
+ *
+ * @example
+ * ```ts
+ * const corp = defineClaimMapper('corp', (c): MappedIdentity | MappingRefusal =>
+ *   c.token_use !== 'access' ? { refused: 'wrong_typ' } : { subject: stringClaim(c.sub), tenants: stringValues(c.tenant) },
+ * )
+ * ```
+ */
 export interface MappingRefusal {
+  /** The reason the request is refused with. */
   readonly refused: 'wrong_typ' | 'wrong_issuer' | 'missing_claim'
 }
 
 /**
  * Maps one provider's verified access-token claims to a {@link MappedIdentity}. `P` types the
  * claims the mapper reads; they are only ever read after the signature has been checked.
+ * Made by the provider mappers (`keycloakClaims()`, …) or {@link defineClaimMapper}, and given to
+ * `createIngress` as `mapper`.
+ *
+ * @example
+ * ```ts
+ * const mapper: ClaimMapper<KeycloakClaims> = keycloakClaims({ clients: ['shop-api'] })
+ * const r = mapper.map(verified.claims) // claims of a token accessTokens.verify accepted
+ * if (!isRefusal(r)) console.log(r.tenants) // ['acme']
+ * ```
  */
 export interface ClaimMapper<P extends JWTPayload = JWTPayload> {
   /** A short name for logs and docs (`keycloak`, `auth0`, …). */
   readonly provider: string
+  /** The identity the verified claims name, or a refusal of the token. */
   map(claims: P): MappedIdentity | MappingRefusal
 }
 

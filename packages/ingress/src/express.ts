@@ -2,19 +2,50 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpGate } from './gate.js'
 import { OVERSIZE, OVERSIZE_HEADERS, readBody, unavailable } from './lib/respond.js'
 
-/** The parts of an express request the middleware uses (typed here: express is not a dependency). */
+/**
+ * The parts of an express request the middleware uses (typed here: express is not a dependency);
+ * an express `Request` is one.
+ *
+ * @example
+ * ```ts
+ * app.post('/orders', expressMiddleware(hop), (req: ExpressRequestLike, res: ExpressResponseLike) => {
+ *   const order = JSON.parse((req.body as Buffer).toString('utf8')) // the bytes the hop gate verified
+ *   res.end(JSON.stringify({ accepted: order.id }))
+ * })
+ * ```
+ */
 export type ExpressRequestLike = IncomingMessage & {
   body?: unknown
   /** The request target as received: express rewrites `url` under a mount path. */
   originalUrl?: string
 }
 
-/** The parts of an express response the middleware uses. */
+/**
+ * The parts of an express response the middleware uses; an express `Response` is one. The
+ * middleware sets `locals.identity` to the verified `IdentityContext`.
+ *
+ * @example
+ * ```ts
+ * app.get('/me', expressMiddleware(ingress), (req, res: ExpressResponseLike) => {
+ *   const identity = res.locals.identity as IdentityContext
+ *   res.end(JSON.stringify({ tenant: identity.tid }))
+ * })
+ * ```
+ */
 export type ExpressResponseLike = ServerResponse & {
   locals: Record<string, unknown>
 }
 
-/** An express middleware. */
+/**
+ * An express middleware, as {@link expressMiddleware} returns it: it answers a refused request
+ * itself, or calls `next()` inside the identity, or `next(error)`.
+ *
+ * @example
+ * ```ts
+ * const authenticated: ExpressMiddleware = expressMiddleware(ingress)
+ * app.use('/api', authenticated)
+ * ```
+ */
 export type ExpressMiddleware = (req: ExpressRequestLike, res: ExpressResponseLike, next: (error?: unknown) => void) => void
 
 /**

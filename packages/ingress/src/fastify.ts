@@ -2,25 +2,72 @@ import type { IncomingMessage } from 'node:http'
 import type { HttpGate } from './gate.js'
 import { OVERSIZE, unavailable } from './lib/respond.js'
 
-/** The parts of a fastify request the hook uses (typed here: fastify is not a dependency). */
+/**
+ * The parts of a fastify request the hook uses (typed here: fastify is not a dependency); a
+ * fastify `FastifyRequest` is one.
+ *
+ * @example
+ * ```ts
+ * fastifyRawBody(app)
+ * app.addHook('preHandler', fastifyHook(hop))
+ * app.post('/orders', async (request: FastifyRequestLike) => {
+ *   const order = JSON.parse((request.body as Buffer).toString('utf8'))
+ *   return { tenant: currentContext()?.tid, sku: order.sku }
+ * })
+ * ```
+ */
 export interface FastifyRequestLike {
+  /** The node:http request the gate checks. */
   readonly raw: IncomingMessage
+  /** The body: a Buffer under {@link fastifyRawBody}, undefined for a request without one. */
   readonly body?: unknown
 }
 
-/** The parts of a fastify reply the hook uses. */
+/**
+ * The parts of a fastify reply the hook uses to answer a refusal; a fastify `FastifyReply` is one.
+ *
+ * @example
+ * ```ts
+ * const answer = (reply: FastifyReplyLike, r: Refusal) => reply.code(r.status).headers({ ...r.headers }).send(r.body)
+ * ```
+ */
 export interface FastifyReplyLike {
+  /** Sets the status code. */
   code(status: number): FastifyReplyLike
+  /** Sets response headers. */
   headers(values: Record<string, string>): FastifyReplyLike
+  /** Sends the payload (an object as JSON). */
   send(payload?: unknown): FastifyReplyLike
 }
 
-/** A fastify callback-style hook (`preHandler`). */
+/**
+ * A fastify callback-style hook (`preHandler`), as {@link fastifyHook} returns it.
+ *
+ * @example
+ * ```ts
+ * const authenticated: FastifyHook = fastifyHook(ingress)
+ * app.get('/me', { preHandler: authenticated }, async () => ({ tenant: currentContext()?.tid }))
+ * ```
+ */
 export type FastifyHook = (request: FastifyRequestLike, reply: FastifyReplyLike, done: (error?: Error) => void) => void
 
-/** The parts of a fastify instance {@link fastifyRawBody} uses. */
+/**
+ * The parts of a fastify instance {@link fastifyRawBody} uses; a fastify instance, or the scope a
+ * plugin gets, is one.
+ *
+ * @example
+ * ```ts
+ * await app.register(async (scope) => {
+ *   fastifyRawBody(scope, 256 * 1024) // this scope's bodies stay bytes, up to 256 KiB
+ *   scope.addHook('preHandler', fastifyHook(hop))
+ *   scope.post('/orders', async (request) => ({ tenant: currentContext()?.tid }))
+ * })
+ * ```
+ */
 export interface FastifyInstanceLike {
+  /** Removes every content-type parser, the built-in JSON and text ones included. */
   removeAllContentTypeParsers(): void
+  /** Adds a content-type parser; `bodyLimit` in bytes. */
   addContentTypeParser(
     contentType: string,
     options: { parseAs: 'buffer'; bodyLimit?: number },

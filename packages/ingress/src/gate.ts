@@ -1,8 +1,23 @@
 import type { ContextStore, IdentityContext } from '@idctx/core'
 import type { Refusal } from './refusal.js'
 
-/** The parts of a node:http `IncomingMessage` a gate reads (express and fastify's `raw` are ones). */
+/**
+ * The parts of a node:http `IncomingMessage` a gate reads (express and fastify's `raw` are ones).
+ * Header names are lower-case, as node gives them.
+ *
+ * @example
+ * ```ts
+ * // A gate called directly, from a router of your own.
+ * const request: HttpRequestLike = {
+ *   method: 'POST',
+ *   url: '/orders?dryRun=1',
+ *   headers: { host: 'orders.internal', idctx: token, 'content-type': 'application/json' },
+ * }
+ * const outcome = await hop.check(request, Buffer.from(body))
+ * ```
+ */
 export interface HttpRequestLike {
+  /** The method as sent (default `GET` when absent). */
   readonly method?: string | undefined
   /** The request target as sent: path and query. */
   readonly url?: string | undefined
@@ -11,13 +26,30 @@ export interface HttpRequestLike {
   readonly headersDistinct?: Readonly<Record<string, string[] | undefined>> | undefined
 }
 
-/** What a gate decided: the identity to run the request in, or the refusal to answer with. */
+/**
+ * What a gate decided: the identity to run the request in, or the refusal to answer with.
+ *
+ * @example
+ * ```ts
+ * const outcome: GateOutcome = await ingress.check(req, undefined)
+ * if (outcome.ok) await ingress.store.run(outcome.context, () => handle(req, res))
+ * else res.writeHead(outcome.refusal.status, outcome.refusal.headers).end(JSON.stringify(outcome.refusal.body))
+ * ```
+ */
 export type GateOutcome = { readonly ok: true; readonly context: IdentityContext } | { readonly ok: false; readonly refusal: Refusal }
 
 /**
  * A check an HTTP request must pass before its handler runs inside the identity it establishes:
  * the edge ({@link createIngress}: an IdP access token) or a service hop (`createHopVerifier`: an
  * idctx token bound to the request). The node:http, express and fastify adapters take one.
+ *
+ * @example
+ * ```ts
+ * const gate: HttpGate = createHopVerifier({ verifier, tenant: { any: true } })
+ * createServer(nodeHttpHandler(gate, (req, res, { identity, body }) => {
+ *   res.end(`${identity.tid}: ${body?.byteLength ?? 0} bytes`)
+ * })).listen(8080)
+ * ```
  */
 export interface HttpGate {
   /** The store the handler's identity is entered in. */

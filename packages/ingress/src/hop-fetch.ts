@@ -10,7 +10,18 @@ import { defaultContextStore, httpDestination, httpLeaf, isContextStore, Signing
  */
 export const HOP_HEADER = 'idctx'
 
-/** Options of {@link createHopFetch}. */
+/**
+ * Options of {@link createHopFetch}; `signer` is required (a `TypeError` otherwise).
+ *
+ * @example
+ * ```ts
+ * const options: HopFetchOptions = {
+ *   signer: createSigner({ issuer: 'gateway', audience: 'shop', key: importKeySet(process.env.IDCTX_KEYSET!) }),
+ *   lifetimeSeconds: 60,
+ * }
+ * const hopFetch = createHopFetch(options)
+ * ```
+ */
 export interface HopFetchOptions {
   /** Signs the current context for each request (`createSigner`). */
   signer: Signer
@@ -18,16 +29,45 @@ export interface HopFetchOptions {
   store?: ContextStore
   /** The fetch to call (default the global one). */
   fetch?: typeof globalThis.fetch
-  /** Token lifetime in seconds (default the signer's); a hop is immediate, so short is fine. */
+  /**
+   * Token lifetime in seconds (default the signer's `lifetimeSeconds`, 300 unless set); a hop is
+   * immediate, so short is fine. A whole number up to the signer's `maxLifetimeSeconds` (default
+   * 900): any other value makes every call throw a `SigningError` (`ERR_IDCTX_SIGNING`).
+   */
   lifetimeSeconds?: number
 }
 
-/** The request options of a hop: `fetch`'s, with a body the token can be bound to. */
+/**
+ * The request options of a hop: `fetch`'s, with a body the token can be bound to (a string,
+ * bytes or `URLSearchParams`; a stream or `FormData` cannot be). `redirect` defaults to `'error'`.
+ *
+ * @example
+ * ```ts
+ * const init: HopRequestInit = {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json' },
+ *   body: JSON.stringify({ sku: 'A-1', quantity: 2 }),
+ *   signal: AbortSignal.timeout(5000),
+ * }
+ * await hopFetch('http://orders.internal/orders', init)
+ * ```
+ */
 export type HopRequestInit = Omit<RequestInit, 'body'> & {
   readonly body?: string | Uint8Array | ArrayBuffer | URLSearchParams | null | undefined
 }
 
-/** A `fetch` that signs the current identity context into every request it sends. */
+/**
+ * A `fetch` that signs the current identity context into every request it sends. Throws a
+ * `SigningError` (`ERR_IDCTX_SIGNING`) outside a context, and a `TypeError` for a `Request`
+ * input, credentials in the URL, an unbindable body or an `idctx` header already set.
+ *
+ * @example
+ * ```ts
+ * const hopFetch: HopFetch = createHopFetch({ signer })
+ * // Inside a verified handler: the caller's identity goes on.
+ * const res = await hopFetch('http://billing.internal/invoices?order=o-1')
+ * ```
+ */
 export type HopFetch = (url: string | URL, init?: HopRequestInit) => Promise<Response>
 
 // fetch upper-cases these methods whatever their case (Fetch standard, "normalize a method").

@@ -16,7 +16,23 @@ import { headerValues, type GateOutcome, type HttpGate, type HttpRequestLike } f
 import { HOP_HEADER } from './hop-fetch.js'
 import { refusal, type IngressReason } from './refusal.js'
 
-/** Options of {@link createHopVerifier}. */
+/**
+ * Options of {@link createHopVerifier}; `verifier` and `tenant` are required. An invalid or
+ * unknown option is a `ConfigError` (`ERR_IDCTX_CONFIG`) listing every one.
+ *
+ * @example
+ * ```ts
+ * const options: HopVerifierOptions = {
+ *   verifier, // createVerifier({ audience: 'shop', issuers, producerAcl, replay: createRedisReplayStore({ client: redis }) })
+ *   tenant: ['acme', 'globex'], // the tenants this deployment serves
+ *   authorities: ['orders.internal', 'orders.internal:8080'],
+ *   maxBodyBytes: 256 * 1024,
+ *   requirements: { scopes: ['orders:write'] },
+ *   realm: 'orders',
+ * }
+ * const hop = createHopVerifier(options)
+ * ```
+ */
 export interface HopVerifierOptions {
   /**
    * The idctx verifier (`createVerifier`): trusted issuers and their keys, audience, producer ACL
@@ -33,7 +49,10 @@ export interface HopVerifierOptions {
    * then only the audience and the producer ACL keep a token for one service off another.
    */
   authorities?: readonly string[]
-  /** Largest body read and bound, in bytes (default 1 MiB); a larger one is refused (`oversize`). */
+  /**
+   * Largest body read and bound, in bytes: an integer from 0 to 2³¹, default 1048576 (1 MiB). A
+   * larger one is refused (`oversize`, 401) as soon as the limit is passed.
+   */
   maxBodyBytes?: number
   /** Scopes and roles every request must carry (`insufficient_scope`). */
   requirements?: Requirements

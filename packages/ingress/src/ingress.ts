@@ -16,7 +16,24 @@ import { isRefusal, type ClaimMapper } from './claim-mapper.js'
 import { headerValues, type GateOutcome, type HttpGate, type HttpRequestLike } from './gate.js'
 import { refusal, type IngressReason } from './refusal.js'
 
-/** Options of {@link createIngress}. */
+/**
+ * Options of {@link createIngress}; `accessTokens` and `mapper` are required. An invalid or
+ * unknown option is a `ConfigError` (`ERR_IDCTX_CONFIG`) listing every one.
+ *
+ * @example
+ * ```ts
+ * const options: IngressOptions = {
+ *   accessTokens: createAccessTokenVerifier({ issuer, jwksUri, audience: 'shop-api' }),
+ *   mapper: keycloakClaims({ clients: ['shop-api'] }),
+ *   subject: { hmacKey: createSecretKey(Buffer.from(process.env.SUBJECT_KEY!, 'base64')) }, // ≥ 32 bytes
+ *   txnHeader: 'x-request-id',
+ *   tenantOf: (req) => /^\/t\/([^/]+)\//.exec(req.url ?? '')?.[1], // '/t/acme/orders' → 'acme'
+ *   requirements: { scopes: ['orders:read'] },
+ *   realm: 'shop',
+ * }
+ * const ingress = createIngress(options)
+ * ```
+ */
 export interface IngressOptions {
   /** Verifies the provider's access tokens (`createAccessTokenVerifier`). */
   accessTokens: AccessTokenVerifier
@@ -26,7 +43,8 @@ export interface IngressOptions {
    * How the context's `sub` is made from the provider's user id: `'provider'` (default) keeps the
    * provider's opaque id, and refuses one that looks like an email address (`no_subject`);
    * `{ hmacKey }` replaces it by base64url HMAC-SHA256(key, issuer ‖ 0x00 ‖ id), a pseudonym
-   * that is stable per user and reveals nothing without the key.
+   * that is stable per user and reveals nothing without the key: a secret `KeyObject`, or at
+   * least 32 bytes.
    */
   subject?: 'provider' | { readonly hmacKey: KeyObject | Uint8Array }
   /**
@@ -48,10 +66,27 @@ export interface IngressOptions {
   store?: ContextStore
 }
 
-/** The gate of the edge: an access token in, an idctx identity context out. */
+/**
+ * The gate of the edge: an access token in, an idctx identity context out. Made by
+ * {@link createIngress}; give it to `nodeHttpHandler`, `expressMiddleware` or `fastifyHook`, or
+ * call `authenticate` yourself.
+ *
+ * @example
+ * ```ts
+ * const ingress: Ingress = createIngress({ accessTokens, mapper: keycloakClaims() })
+ * app.use(expressMiddleware(ingress))
+ * // or, in a router of your own:
+ * const outcome = await ingress.authenticate(req)
+ * if (!outcome.ok) console.log(outcome.refusal.status, outcome.refusal.reason) // 401 'expired'
+ * ```
+ */
 export interface Ingress extends HttpGate {
+  /** Always undefined: the edge reads no body. */
   readonly maxBodyBytes: undefined
-  /** Same as `check`: the identity of a request, or why it is refused. */
+  /**
+   * Same as `check`: the identity of a request, or why it is refused. Throws a `KeyError`
+   * (`ERR_IDCTX_KEY`) only when the provider's keys could not be fetched: answer 503.
+   */
   authenticate(request: HttpRequestLike): Promise<GateOutcome>
 }
 

@@ -37,10 +37,30 @@ export const IngressReason = {
   Replayed: 'replayed',
 } as const
 
-/** One of the {@link IngressReason} codes. */
+/**
+ * One of the {@link IngressReason} codes.
+ *
+ * @example
+ * ```ts
+ * const outcome = await ingress.authenticate(req)
+ * if (!outcome.ok) {
+ *   const reason: IngressReason = outcome.refusal.reason // 'expired', 'no_tenant', …
+ *   refusals.add(1, { reason })
+ * }
+ * ```
+ */
 export type IngressReason = (typeof IngressReason)[keyof typeof IngressReason]
 
-/** The RFC 6750 §3.1 error code a refusal carries in `WWW-Authenticate` (none for a request without credentials). */
+/**
+ * The RFC 6750 §3.1 error code a refusal carries in `WWW-Authenticate` (none for a request
+ * without credentials): `invalid_request` with 400, `invalid_token` with 401,
+ * `insufficient_scope` with 403.
+ *
+ * @example
+ * ```ts
+ * const error: BearerErrorCode | 'unauthorized' = refusal('wrong_audience').body.error // 'invalid_token'
+ * ```
+ */
 export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
 
 /**

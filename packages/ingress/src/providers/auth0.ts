@@ -1,7 +1,21 @@
 import type { JWTPayload } from 'jose'
 import { defineClaimMapper, stringClaim, stringList, type ClaimMapper } from '../claim-mapper.js'
 
-/** The access-token claims the Auth0 mapper reads. */
+/**
+ * The access-token claims the Auth0 mapper reads: `sub`, `org_id`, `scope`, `permissions` (RBAC),
+ * `gty` and `azp`, and the namespaced roles claim.
+ *
+ * @example
+ * ```ts
+ * const claims: Auth0Claims = {
+ *   iss: 'https://shop.eu.auth0.com/', sub: 'auth0|6571f0c2a9e3b1d4', aud: 'https://api.shop.example',
+ *   org_id: 'org_W1cK2Nf3x8sY', scope: 'openid orders:read', permissions: ['orders:write'],
+ *   'https://shop.example/roles': ['buyer'],
+ * }
+ * auth0Claims({ namespace: 'https://shop.example/' }).map(claims)
+ * // { subject: 'auth0|6571f0c2a9e3b1d4', tenants: ['org_W1cK2Nf3x8sY'], roles: ['buyer'], scopes: ['openid', 'orders:read', 'orders:write'], principalType: 'user' }
+ * ```
+ */
 export interface Auth0Claims extends JWTPayload {
   org_id?: unknown
   permissions?: unknown
@@ -11,7 +25,19 @@ export interface Auth0Claims extends JWTPayload {
   [claim: string]: unknown
 }
 
-/** Options of {@link auth0Claims}. */
+/**
+ * Options of {@link auth0Claims}; without `namespace` it throws a `TypeError`.
+ *
+ * @example
+ * ```ts
+ * const options: Auth0MapperOptions = {
+ *   namespace: 'https://shop.example/',
+ *   rolesClaim: 'roles', // reads `https://shop.example/roles`
+ *   organizations: { org_W1cK2Nf3x8sY: 'acme', org_Q7pL4mZt2vRb: 'globex' },
+ * }
+ * const mapper = auth0Claims(options)
+ * ```
+ */
 export interface Auth0MapperOptions {
   /** The namespace of custom claims added by an Action, e.g. `https://shop.example/` (Auth0 requires one). */
   namespace: string
@@ -19,7 +45,7 @@ export interface Auth0MapperOptions {
   rolesClaim?: string
   /**
    * Organization ids (`org_id`, `org_…`) → application tenant ids. Without it the `org_id` is
-   * the tenant id.
+   * the tenant id; with it an organization not listed maps to no tenant (`no_tenant`).
    */
   organizations?: Readonly<Record<string, string>>
 }

@@ -1,7 +1,21 @@
 import type { JWTPayload } from 'jose'
 import { defineClaimMapper, stringClaim, stringList, stringValues, type ClaimMapper } from '../claim-mapper.js'
 
-/** The access-token claims the Cognito mapper reads. */
+/**
+ * The access-token claims the Cognito mapper reads: `token_use`, `sub`, `client_id`,
+ * `cognito:groups`, `scope`, and the tenant attribute.
+ *
+ * @example
+ * ```ts
+ * const claims: CognitoClaims = {
+ *   iss: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz', sub: '5f1c2b7e-0d4a-4c39-9e8b-2a6f1d3c4b5a',
+ *   token_use: 'access', client_id: '3n4b5urk1ft4fl3mg5e62d9ado', scope: 'orders/read',
+ *   'cognito:groups': ['buyers'], 'custom:tenant_id': 'acme',
+ * }
+ * cognitoClaims({ tenantClaim: 'custom:tenant_id' }).map(claims)
+ * // { subject: '5f1c2b7e-…', tenants: ['acme'], roles: ['buyers'], scopes: ['orders/read'], principalType: 'user' }
+ * ```
+ */
 export interface CognitoClaims extends JWTPayload {
   token_use?: unknown
   'cognito:groups'?: unknown
@@ -10,7 +24,18 @@ export interface CognitoClaims extends JWTPayload {
   [claim: string]: unknown
 }
 
-/** Options of {@link cognitoClaims}. */
+/**
+ * Options of {@link cognitoClaims}; without `tenantClaim` it throws a `TypeError`.
+ *
+ * @example
+ * ```ts
+ * const options: CognitoMapperOptions = { tenantClaim: 'custom:tenant_id' }
+ * const ingress = createIngress({
+ *   accessTokens: createAccessTokenVerifier({ issuer, jwksUri, clientId: '3n4b5urk1ft4fl3mg5e62d9ado' }),
+ *   mapper: cognitoClaims(options),
+ * })
+ * ```
+ */
 export interface CognitoMapperOptions {
   /**
    * The claim holding the tenant, e.g. `custom:tenant_id`. Custom attributes are in ID tokens by

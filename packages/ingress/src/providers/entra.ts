@@ -1,7 +1,21 @@
 import type { JWTPayload } from 'jose'
 import { defineClaimMapper, stringClaim, stringList, type ClaimMapper } from '../claim-mapper.js'
 
-/** The access-token claims the Entra ID mapper reads. */
+/**
+ * The access-token claims the Entra ID mapper reads: `iss`, `tid`, `oid`, `roles`, `scp` and
+ * `idtyp`.
+ *
+ * @example
+ * ```ts
+ * const claims: EntraClaims = {
+ *   iss: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0',
+ *   tid: '72f988bf-86f1-41af-91ab-2d7cd011db47', oid: '3f2e1d0c-9b8a-4765-8432-10fedcba9876',
+ *   scp: 'Orders.Read', roles: ['Orders.Admin'],
+ * }
+ * entraClaims({ directories: { '72f988bf-86f1-41af-91ab-2d7cd011db47': 'contoso' } }).map(claims)
+ * // { subject: '3f2e1d0c-…', tenants: ['contoso'], roles: ['Orders.Admin'], scopes: ['Orders.Read'], principalType: 'user' }
+ * ```
+ */
 export interface EntraClaims extends JWTPayload {
   oid?: unknown
   tid?: unknown
@@ -10,7 +24,20 @@ export interface EntraClaims extends JWTPayload {
   idtyp?: unknown
 }
 
-/** Options of {@link entraClaims}. */
+/**
+ * Options of {@link entraClaims}; without `directories` it throws a `TypeError`.
+ *
+ * @example
+ * ```ts
+ * const options: EntraMapperOptions = {
+ *   directories: {
+ *     '72f988bf-86f1-41af-91ab-2d7cd011db47': 'contoso', // case-insensitive
+ *     'f8cdef31-a31e-4b4a-93e4-5f571e91255a': 'fabrikam',
+ *   },
+ * }
+ * const mapper = entraClaims(options)
+ * ```
+ */
 export interface EntraMapperOptions {
   /**
    * Directory (`tid`, a GUID) → the application's tenant id. A directory not listed maps to no

@@ -1,7 +1,22 @@
 import type { JWTPayload } from 'jose'
 import { defineClaimMapper, stringClaim, stringList, stringValues, type ClaimMapper } from '../claim-mapper.js'
 
-/** The access-token claims the Keycloak mapper reads. */
+/**
+ * The access-token claims the Keycloak mapper reads: `typ`, `sub`, `realm_access`,
+ * `resource_access`, `organization` (or the tenant claim) and `scope`.
+ *
+ * @example
+ * ```ts
+ * const claims: KeycloakClaims = {
+ *   iss: 'https://sso.example.com/realms/shop', sub: '0b6f1c9e-3d2a-4f5b-8c7d-9e0a1b2c3d4e', typ: 'Bearer',
+ *   organization: ['acme'], scope: 'openid orders:write',
+ *   realm_access: { roles: ['default-roles-shop', 'buyer'] },
+ *   resource_access: { 'shop-api': { roles: ['orders-admin'] } },
+ * }
+ * keycloakClaims({ clients: ['shop-api'] }).map(claims)
+ * // { subject: '0b6f1c9e-…', tenants: ['acme'], roles: ['buyer', 'orders-admin'], scopes: ['openid', 'orders:write'] }
+ * ```
+ */
 export interface KeycloakClaims extends JWTPayload {
   typ?: unknown
   realm_access?: { roles?: unknown }
@@ -11,7 +26,17 @@ export interface KeycloakClaims extends JWTPayload {
   [claim: string]: unknown
 }
 
-/** Options of {@link keycloakClaims}. */
+/**
+ * Options of {@link keycloakClaims}; all optional.
+ *
+ * @example
+ * ```ts
+ * // The tenant from a user-attribute mapper's `tenant` claim (make the attribute admin-only),
+ * // roles from the `shop-api` client only.
+ * const options: KeycloakMapperOptions = { tenant: { claim: 'tenant' }, clients: ['shop-api'], realmRoles: false }
+ * const mapper = keycloakClaims(options)
+ * ```
+ */
 export interface KeycloakMapperOptions {
   /**
    * Where the tenant comes from: `'organization'` (Keycloak 26 Organizations: the `organization`

@@ -1,7 +1,21 @@
 import type { JWTPayload } from 'jose'
 import { defineClaimMapper, stringClaim, stringList, stringValues, type ClaimMapper } from '../claim-mapper.js'
 
-/** The access-token claims the Okta mapper reads. */
+/**
+ * The access-token claims the Okta mapper reads: `uid`, `cid`, `scp`, and the tenant and groups
+ * claims. `sub` (the login) is never read.
+ *
+ * @example
+ * ```ts
+ * const claims: OktaClaims = {
+ *   iss: 'https://shop.okta.com/oauth2/aus1a2b3c4d5e6f7g8h9', sub: 'jane@example.com',
+ *   uid: '00u1a2b3c4d5e6f7g8h9', cid: '0oa9h8g7f6e5d4c3b2a1', scp: ['orders:read'],
+ *   tenant: 'acme', groups: ['buyers'],
+ * }
+ * oktaClaims({ tenantClaim: 'tenant' }).map(claims)
+ * // { subject: '00u1a2b3c4d5e6f7g8h9', tenants: ['acme'], roles: ['buyers'], scopes: ['orders:read'], principalType: 'user' }
+ * ```
+ */
 export interface OktaClaims extends JWTPayload {
   uid?: unknown
   cid?: unknown
@@ -9,7 +23,15 @@ export interface OktaClaims extends JWTPayload {
   [claim: string]: unknown
 }
 
-/** Options of {@link oktaClaims}. */
+/**
+ * Options of {@link oktaClaims}; without `tenantClaim` it throws a `TypeError`.
+ *
+ * @example
+ * ```ts
+ * const options: OktaMapperOptions = { tenantClaim: 'tenant', groupsClaim: 'shop_groups' }
+ * const mapper = oktaClaims(options)
+ * ```
+ */
 export interface OktaMapperOptions {
   /** The custom claim of the authorization server holding the tenant (e.g. `tenant`, from a user profile attribute). */
   tenantClaim: string
