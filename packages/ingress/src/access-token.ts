@@ -211,8 +211,9 @@ function reasonOf(error: unknown): IngressReason | undefined {
  * key-naming members such as `jku`, `jwk`, `x5u`, `x5c`), the key from the provider's JWKS
  * (`createRemoteJWKSet`: cached, refetched on an unknown `kid` with a cooldown), the signature,
  * then the pinned issuer, the audience (or `client_id`), `typ` `at+jwt` when configured, and
- * `exp`/`nbf`/`iat` with a bounded clock tolerance (RFC 9068 §4). Throws a `ConfigError` for
- * invalid options.
+ * `exp`/`nbf`/`iat` with a bounded clock tolerance (RFC 9068 §4). Throws a `ConfigError`
+ * (`ERR_IDCTX_CONFIG`) for an unknown option or an out-of-range value, and a `TypeError` when not
+ * exactly one of `jwksUri` and `keys` is given, or neither `audience` nor `clientId`.
  *
  * @example
  * ```ts
