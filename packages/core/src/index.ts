@@ -104,3 +104,17 @@ export type { IdctxLogger, LogObserver, LogObserverOptions } from './log-observe
 export { unknownOptions, unknownOptionMessage, safeOptionName, isContextStore } from './option-checks.js'
 export type { OptionIssue } from './option-checks.js'
 export { parseOptions } from './lib/options.js'
+export {
+  KafkaHeader,
+  KAFKA_CARRIER_HEADERS,
+  isKafkaHeaderValue,
+  kafkaHeaderBytes,
+  kafkaCarrierValues,
+} from './kafka-headers.js'
+export { createKafkaRecordCheck, kafkaCoordinates } from './kafka-record-check.js'
+export type { KafkaRecordView, KafkaRecordCheckOptions, KafkaRecordCheck } from './kafka-record-check.js'
+export { kafkaDeadLetterTopic, kafkaDeadLetterHeaders, kafkaDeadLetterBytes } from './kafka-dead-letter.js'
+export type { ReplacedHeaderValue, KafkaDeadLetterSource, KafkaDeadLetterHeader } from './kafka-dead-letter.js'
+export { RecordRejectedError, DeadLetterError } from './kafka-errors.js'
+export { createKafkaDispositions } from './kafka-disposition.js'
+export type { KafkaRejectionPolicy, KafkaRejection, KafkaDispositionsOptions, KafkaDispositions } from './kafka-disposition.js'

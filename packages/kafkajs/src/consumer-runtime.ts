@@ -1,25 +1,19 @@
 import {
+  createKafkaDispositions,
   defaultContextStore,
-  kafkaDestination,
-  notify,
   type ContextStore,
+  type KafkaRejection,
   type Rejected,
   type VerifyResult,
 } from '@idctx/core'
 import type { KafkaMessage } from 'kafkajs'
-import { defaultDeadLetterTopic, writeDeadLetters } from './dead-letter.js'
+import { deadLetterRecord } from './dead-letter.js'
 import { headerString, type RecordHeaders } from './headers.js'
 import { coordinatesOf, createRecordCheck } from './record-check.js'
 import type { RejectionPolicy, Violation, WrapConsumerOptions } from './types.js'
 
 /** A record that failed verification. */
-export interface Rejection {
-  readonly topic: string
-  readonly partition: number
-  readonly message: KafkaMessage
-  readonly result: Rejected
-  readonly coordinates: string
-}
+export type Rejection = KafkaRejection<KafkaMessage>
 
 /** What the `eachMessage` and `eachBatch` wrappers share: verification and rejection handling. */
 export interface ConsumerRuntime {
@@ -38,7 +32,14 @@ export interface ConsumerRuntime {
 
 /** A rejected record with its delivery coordinates (computed only here, for rejections). */
 export function rejectionOf(topic: string, partition: number, message: KafkaMessage, result: Rejected): Rejection {
-  return { topic, partition, message, result, coordinates: coordinatesOf(topic, partition, message.offset) }
+  return {
+    topic,
+    partition,
+    message,
+    result,
+    coordinates: coordinatesOf(topic, partition, message.offset),
+    traceparent: headerString(message.headers as RecordHeaders, 'traceparent'),
+  }
 }
 
 /** The violation an audited handler receives. */
@@ -54,41 +55,26 @@ export function violationOf(rejection: Rejection): Violation {
 export function createConsumerRuntime(options: WrapConsumerOptions): ConsumerRuntime {
   const policy = options.policy ?? 'dead-letter'
   const { check, checkBatch } = createRecordCheck(options)
-  const dlqTopicOf = options.deadLetter?.topic ?? defaultDeadLetterTopic
-  const observer = options.observer
-
-  const emit = (r: Rejection, p: RejectionPolicy, target: string | undefined) => {
-    notify(observer, 'onDisposition', {
-      reason: r.result.error.reason,
-      destination: kafkaDestination(r.topic),
-      policy: p,
-      target,
-      coordinates: r.coordinates,
-      tokenSha256: r.result.tokenSha256,
-      traceparent: headerString(r.message.headers as RecordHeaders, 'traceparent'),
-    })
-  }
-
+  const producer = options.deadLetter?.producer
+  // The dead-letter write and the observer events are core's, shared with every Kafka adapter.
+  const dispositions = createKafkaDispositions<KafkaMessage>({
+    observer: options.observer,
+    deadLetterTopic: options.deadLetter?.topic,
+    write:
+      producer === undefined
+        ? undefined
+        : (target, rejections) =>
+            producer.send({
+              topic: target,
+              messages: rejections.map((r) => deadLetterRecord({ topic: r.topic, partition: r.partition, message: r.message, reason: r.result.error.reason })),
+            }),
+  })
   return {
     policy,
     store: options.contextStore ?? defaultContextStore,
     check,
     checkBatch,
-    async deadLetter(rejections) {
-      const first = rejections[0]
-      if (first === undefined) return
-      const producer = options.deadLetter?.producer
-      if (producer === undefined) throw new TypeError('the dead-letter policy needs deadLetter.producer')
-      const target = dlqTopicOf(first.topic)
-      await writeDeadLetters(
-        producer,
-        target,
-        rejections.map((r) => ({ topic: r.topic, partition: r.partition, message: r.message, reason: r.result.error.reason })),
-      )
-      for (const r of rejections) emit(r, 'dead-letter', target)
-    },
-    report(rejection, p) {
-      emit(rejection, p, undefined)
-    },
+    deadLetter: dispositions.deadLetter,
+    report: dispositions.report,
   }
 }

@@ -1,8 +1,6 @@
-import type { ReasonCode } from '@idctx/core'
+import { KafkaHeader, kafkaDeadLetterBytes, kafkaDeadLetterHeaders, kafkaDeadLetterTopic, type ReasonCode } from '@idctx/core'
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs'
-import { DeadLetterError } from './errors.js'
-import { headerOccurrences, IdctxHeader } from './headers.js'
-import type { KafkaSender } from './producer.js'
+import { headerOccurrences } from './headers.js'
 
 /**
  * One rejected record on its way to the dead-letter topic.
@@ -25,63 +23,30 @@ export interface DeadLetterEntry {
 }
 
 /**
- * The default dead-letter topic of a source topic: `${topic}.idctx-dlq`.
+ * The default dead-letter topic of a source topic: `${topic}.idctx-dlq` (core's
+ * `kafkaDeadLetterTopic`).
  *
  * @example
  * ```ts
  * defaultDeadLetterTopic('orders') // 'orders.idctx-dlq'
  * ```
  */
-export function defaultDeadLetterTopic(topic: string): string {
-  return `${topic}.idctx-dlq`
-}
+export const defaultDeadLetterTopic: (topic: string) => string = kafkaDeadLetterTopic
 
-/**
- * What {@link deadLetterRecord} notes for one header occurrence it could not copy as it was.
- *
- * @example
- * ```ts
- * const replaced: ReplacedHeaderValue[] = JSON.parse(headerString(dlqMessage.headers, IdctxHeader.ReplacedValues) ?? '[]')
- * // [{ name: 'idctx', index: 1, type: 'null' }]
- * ```
- */
-export interface ReplacedHeaderValue {
-  /** The header name. */
-  readonly name: string
-  /** The occurrence's position among that header's occurrences (0 for a header that is not repeated). */
-  readonly index: number
-  /**
-   * What the value was: `null`, `undefined`, `number`, `boolean`, `bigint` (written as their text),
-   * or `array` (an array inside the array), `object`, `symbol`, `function` (written empty).
-   */
-  readonly type: string
-}
+export type { ReplacedHeaderValue } from '@idctx/core'
 
-/** The headers a dead-letter copy adds; the original's headers of these names are replaced. */
-const DEAD_LETTER_HEADERS: ReadonlySet<string> = new Set([
-  IdctxHeader.RejectReason,
-  IdctxHeader.OriginalTopic,
-  IdctxHeader.OriginalPartition,
-  IdctxHeader.OriginalOffset,
-  IdctxHeader.ReplacedValues,
+/** The headers a dead-letter copy adds (always single values). */
+const ADDED: ReadonlySet<string> = new Set([
+  KafkaHeader.RejectReason,
+  KafkaHeader.OriginalTopic,
+  KafkaHeader.OriginalPartition,
+  KafkaHeader.OriginalOffset,
+  KafkaHeader.ReplacedValues,
 ])
-
-const EMPTY = Buffer.alloc(0)
 
 /** An own, enumerable property, even for a name such as `__proto__`. */
 function define(headers: IHeaders, name: string, value: IHeaders[string]): void {
   Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true })
-}
-
-/** One header occurrence as kafkajs can encode it (bytes or text), noting what it had to change. */
-function encodable(name: string, index: number, v: unknown, replaced: ReplacedHeaderValue[]): Buffer | string {
-  if (typeof v === 'string' || Buffer.isBuffer(v)) return v
-  // kafkajs writes anything that is not a Buffer as String(value): a plain Uint8Array would become
-  // "1,2,3". A Buffer over the same bytes keeps them.
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
-  const type = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-  replaced.push({ name, index, type })
-  return type === 'number' || type === 'boolean' || type === 'bigint' ? String(v) : EMPTY
 }
 
 /**
@@ -119,53 +84,22 @@ function encodable(name: string, index: number, v: unknown, replaced: ReplacedHe
  * ```
  */
 export function deadLetterRecord(entry: DeadLetterEntry): Message {
-  const headers: IHeaders = {}
-  const replaced: ReplacedHeaderValue[] = []
   const original = entry.message.headers as unknown
+  // A name kafkajs delivered as a single value (or as [artifact, value]) stays single.
+  const single = new Set<string>()
+  const names: [string, readonly unknown[]][] = []
   if (typeof original === 'object' && original !== null) {
     for (const name of Object.keys(original)) {
-      if (DEAD_LETTER_HEADERS.has(name)) continue
       const v = (original as Record<string, unknown>)[name]
       if (v === undefined) continue
       const all = headerOccurrences(original as IHeaders, name)
-      const copies = all.map((x, i) => encodable(name, i, x, replaced))
-      // A header kafkajs delivered as [artifact, value] was one value: it stays one.
-      const single = !Array.isArray(v) || (all.length < v.length && copies.length === 1)
-      define(headers, name, single ? (copies[0] as Buffer | string) : copies)
+      if (!Array.isArray(v) || (all.length < v.length && all.length === 1)) single.add(name)
+      names.push([name, all])
     }
   }
-  headers[IdctxHeader.RejectReason] = entry.reason
-  headers[IdctxHeader.OriginalTopic] = entry.topic
-  headers[IdctxHeader.OriginalPartition] = String(entry.partition)
-  headers[IdctxHeader.OriginalOffset] = entry.message.offset
-  if (replaced.length > 0) headers[IdctxHeader.ReplacedValues] = JSON.stringify(replaced)
-  return { key: bytes(entry.message.key), value: bytes(entry.message.value), headers }
-}
-
-/** A key or value as kafkajs encodes it: a plain Uint8Array as a Buffer over its bytes. */
-function bytes(v: Buffer | string | null | undefined): Buffer | string | null {
-  if (v === undefined || v === null) return null
-  if (!Buffer.isBuffer(v) && (v as unknown) instanceof Uint8Array) {
-    const u = v as unknown as Uint8Array
-    return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+  const headers: IHeaders = {}
+  for (const [name, values] of kafkaDeadLetterHeaders({ topic: entry.topic, partition: entry.partition, offset: entry.message.offset, reason: entry.reason, headers: names })) {
+    define(headers, name, single.has(name) || ADDED.has(name) ? (values[0] as Buffer | string) : [...values])
   }
-  return v
-}
-
-/**
- * Writes the rejected records of one source topic to its dead-letter topic in one `send` and
- * waits for the broker's acknowledgement (the producer's acks setting, kafkajs default: all
- * in-sync replicas). A failure becomes a {@link DeadLetterError}.
- */
-export async function writeDeadLetters(producer: KafkaSender, deadLetterTopic: string, entries: readonly DeadLetterEntry[]): Promise<void> {
-  if (entries.length === 0) return
-  try {
-    await producer.send({ topic: deadLetterTopic, messages: entries.map(deadLetterRecord) })
-  } catch (e) {
-    throw new DeadLetterError(
-      deadLetterTopic,
-      entries.map((x) => `${x.topic}/${x.partition}/${x.message.offset}`),
-      e,
-    )
-  }
+  return { key: kafkaDeadLetterBytes(entry.message.key), value: kafkaDeadLetterBytes(entry.message.value), headers }
 }

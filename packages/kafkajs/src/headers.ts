@@ -1,47 +1,16 @@
+import { isKafkaHeaderValue, KAFKA_CARRIER_HEADERS, KafkaHeader, kafkaHeaderBytes } from '@idctx/core'
 import type { IHeaders } from 'kafkajs'
 
 /**
- * Names of the record headers idctx reads and writes. Kafka header keys are case-sensitive; only
- * these exact spellings are idctx's.
+ * Names of the record headers idctx reads and writes (core's `KafkaHeader`, shared with every
+ * Kafka adapter). Kafka header keys are case-sensitive; only these exact spellings are idctx's.
  *
  * @example
  * ```ts
  * const reason = headerString(message.headers, IdctxHeader.RejectReason) // in a DLQ consumer
  * ```
  */
-export const IdctxHeader = {
-  /** The compact JWS. Exactly one per record. */
-  Token: 'idctx',
-  /**
-   * Leaf index and Merkle audit path: on records of a multi-record call, and on every record
-   * signed with the batch profile.
-   */
-  Proof: 'idctx-proof',
-  /**
-   * The record's context record (design, "Batch profile"): the RFC 8785 JSON of its identity
-   * `{sub, tid, txn, pty?, roles?, scope?, act?, trc?, n}`, on every record whose `idctx` token is
-   * a batch-profile token (`idctx-batch+jwt`) shared with other calls of the same event-loop
-   * turn. Exactly one per such record; never on a single-profile record.
-   */
-  Context: 'idctx-ctx',
-  /** Dead-letter records: the reason code the record was rejected with. */
-  RejectReason: 'idctx-reject-reason',
-  /** Dead-letter records: where the rejected record was consumed from. */
-  OriginalTopic: 'idctx-original-topic',
-  OriginalPartition: 'idctx-original-partition',
-  OriginalOffset: 'idctx-original-offset',
-  /**
-   * Dead-letter records, only when some original header value was not bytes or text: a JSON
-   * array of `{ "name", "index", "type" }`, one per such occurrence (see `deadLetterRecord`).
-   */
-  ReplacedValues: 'idctx-replaced-values',
-  /**
-   * A record re-published from a dead-letter topic (`idctx dlq redrive`): the DLQ coordinates it
-   * came from (`dlq/partition/offset`). Unsigned: it only asks a consumer with
-   * `redriveGraceSeconds` for that bounded grace after `exp`.
-   */
-  RedrivenFrom: 'idctx-redriven-from',
-} as const
+export const IdctxHeader = KafkaHeader
 
 /**
  * One of the header names of {@link IdctxHeader}.
@@ -52,7 +21,7 @@ export const IdctxHeader = {
  * const reason = headerString(message.headers, name) // e.g. 'expired', on a dead-letter record
  * ```
  */
-export type IdctxHeader = (typeof IdctxHeader)[keyof typeof IdctxHeader]
+export type IdctxHeader = KafkaHeader
 
 /**
  * Record headers as kafkajs and the KafkaJS API of `@confluentinc/kafka-javascript` hand them
@@ -73,9 +42,7 @@ function own(headers: object, name: string): unknown {
 }
 
 /** Whether a header value is bytes or text (what kafkajs can encode as a header value). */
-export function isHeaderValue(v: unknown): v is Buffer | string | Uint8Array {
-  return typeof v === 'string' || Buffer.isBuffer(v) || v instanceof Uint8Array
-}
+export const isHeaderValue: (v: unknown) => v is Buffer | string | Uint8Array = isKafkaHeaderValue
 
 /**
  * Every occurrence of one header, in order, whatever its value: none when the header is absent
@@ -126,10 +93,7 @@ export function headerValues(headers: RecordHeaders, name: string): (Buffer | st
 }
 
 /** A Buffer over the same bytes for a plain Uint8Array; Buffers and strings as they are. */
-export function asBufferOrString(v: Buffer | string | Uint8Array): Buffer | string {
-  if (typeof v === 'string' || Buffer.isBuffer(v)) return v
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
-}
+export const asBufferOrString: (v: Buffer | string | Uint8Array) => Buffer | string = kafkaHeaderBytes
 
 /**
  * The first value of a header as UTF-8 text, or undefined when absent.
@@ -145,8 +109,7 @@ export function headerString(headers: RecordHeaders, name: string): string | und
   return typeof first === 'string' ? first : first.toString('utf8')
 }
 
-/** The carrier headers a wrapped producer writes and refuses to find on a record it signs. */
-const CARRIERS: readonly string[] = [IdctxHeader.Token, IdctxHeader.Proof, IdctxHeader.Context]
+const CARRIERS = KAFKA_CARRIER_HEADERS
 
 /**
  * Whether the headers carry an idctx token, proof or context record (under its exact name, any
