@@ -1,0 +1,242 @@
+import {
+  ConfigError,
+  createTurnSigner,
+  defaultContextStore,
+  isContextStore,
+  kafkaDestination,
+  kafkaLeaf,
+  SigningError,
+  unknownOptions,
+  type ContextStore,
+  type IdentityContext,
+  type MessageBinding,
+  type OptionIssue,
+  type SignedCall,
+  type Signer,
+  type TurnSigner,
+} from '@idctx/core'
+import type { MessageToProduce, ProduceResult, Producer, SendOptions as ClientSendOptions } from '@platformatic/kafka'
+import { hasIdctxHeaders, headerEntries, IdctxHeader } from './headers.js'
+import { passthrough } from './lib/passthrough.js'
+
+/** Marks a signing producer, so it is never taken as a dead-letter producer (it would re-sign). */
+export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/platformatic-kafka.signing-producer')
+
+/**
+ * Options of {@link wrapProducer}. Checked once, at construction: a wrong option, and any key not
+ * listed here, throws a `ConfigError` (`ERR_IDCTX_CONFIG`) naming the path and the fix.
+ */
+export interface WrapProducerOptions {
+  /** Signs the records (`createSigner` of `@idctx/core`). */
+  signer: Signer
+  /** Where the current identity context is read from (default: core's `defaultContextStore`). */
+  contextStore?: ContextStore
+  /**
+   * When true (the default) a call with no context (neither `{ context }` nor a current one)
+   * rejects with a `SigningError`, unless it says `{ unsigned: true }`. When false it is sent unsigned.
+   */
+  requireContext?: boolean
+  /** The W3C traceparent of the current span, added as a `traceparent` header to records that have none. */
+  traceparent?: () => string | undefined
+  /**
+   * One signature per event-loop turn (default true; design, "Batch profile"), exactly as
+   * `@idctx/kafkajs`: the `send` calls of one turn share one batch-profile token; a call alone in
+   * its turn keeps the single profile. `false`: one token per call, signed at once.
+   */
+  batchProfile?: boolean
+  /** Most records one batch-profile token covers (default 1024, 2..1048576). */
+  maxBatchRecords?: number
+  /**
+   * The type of the header keys and values the wrapper adds, matching the producer's header
+   * serializers: `'buffer'` (default, for the default serializers) or `'string'` (for
+   * `stringSerializers`). The bytes on the wire are the same.
+   */
+  headerType?: 'buffer' | 'string'
+}
+
+/** Per-call options: the second argument of `send`. */
+export interface SendOptions {
+  /** Sign with this context instead of the current one. */
+  context?: IdentityContext
+  /** Send these records as they are, without a token (they fail verification as `missing`). */
+  unsigned?: true
+}
+
+/** What {@link wrapProducer} needs of a producer: `@platformatic/kafka`'s `Producer`. */
+export interface ProducerLike {
+  send(options: ClientSendOptions<any, any, any, any>): Promise<ProduceResult>
+}
+
+/** A producer whose `send` signs; every other member is the producer's own. */
+export type IdctxProducer<P extends ProducerLike = Producer> = Omit<P, 'send'> & {
+  /**
+   * Signs the messages and sends copies of them (the caller's messages and header objects are
+   * never modified). Promise form only. Rejects, before anything is signed or sent and without
+   * affecting other calls, with a `ConfigError` for unknown per-call options, a `SigningError`
+   * for a missing context or a message that already carries idctx headers, a TypeError for a
+   * message whose key or value is not a Buffer, a string or undefined.
+   */
+  send(options: Parameters<P['send']>[0], call?: SendOptions): Promise<ProduceResult>
+}
+
+const PRODUCER_OPTIONS: readonly (keyof WrapProducerOptions)[] = ['signer', 'contextStore', 'requireContext', 'traceparent', 'batchProfile', 'maxBatchRecords', 'headerType']
+const SEND_OPTIONS: readonly (keyof SendOptions)[] = ['context', 'unsigned']
+
+function validate(options: WrapProducerOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('producer options', [{ path: '', message: 'an options object ({ signer, … })' }])
+  }
+  const issues: OptionIssue[] = unknownOptions(options, PRODUCER_OPTIONS)
+  if (typeof options.signer?.sign !== 'function') issues.push({ path: 'signer', message: 'a Signer (createSigner)' })
+  if (options.contextStore !== undefined && !isContextStore(options.contextStore)) issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
+  if (options.traceparent !== undefined && typeof options.traceparent !== 'function') issues.push({ path: 'traceparent', message: 'a function returning the current traceparent' })
+  if (options.requireContext !== undefined && typeof options.requireContext !== 'boolean') issues.push({ path: 'requireContext', message: 'a boolean' })
+  if (options.batchProfile !== undefined && typeof options.batchProfile !== 'boolean') issues.push({ path: 'batchProfile', message: 'a boolean' })
+  const max = options.maxBatchRecords
+  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 2 || max > 2 ** 20)) {
+    issues.push({ path: 'maxBatchRecords', message: 'a whole number of records in 2..1048576' })
+  }
+  if (options.batchProfile === false && max !== undefined) issues.push({ path: 'maxBatchRecords', message: 'only applies with batchProfile: true (the default)' })
+  if (options.headerType !== undefined && options.headerType !== 'buffer' && options.headerType !== 'string') {
+    issues.push({ path: 'headerType', message: "'buffer' or 'string'" })
+  }
+  if (issues.length > 0) throw new ConfigError('producer options', issues)
+}
+
+function checkSendOptions(call: SendOptions): void {
+  if (typeof call !== 'object' || call === null) {
+    throw new ConfigError('send options', [{ path: '', message: 'an object ({ context } or { unsigned: true }); the callback form of send is not wrapped' }])
+  }
+  const issues = unknownOptions(call, SEND_OPTIONS)
+  if (call.unsigned !== undefined && typeof call.unsigned !== 'boolean') issues.push({ path: 'unsigned', message: 'true, or leave it out' })
+  if (call.context !== undefined && (typeof call.context !== 'object' || call.context === null)) issues.push({ path: 'context', message: 'an IdentityContext' })
+  if (issues.length > 0) throw new ConfigError('send options', issues)
+}
+
+function checkBytes(v: unknown, what: string): void {
+  if (v === null || v === undefined || typeof v === 'string' || v instanceof Uint8Array) return
+  throw new TypeError(`message ${what} must be a Buffer, a string or undefined (serialize it before send: the token binds the exact bytes)`)
+}
+
+type AnyMessage = MessageToProduce<unknown, unknown, unknown, unknown>
+
+interface PreparedCall {
+  readonly bindings: readonly MessageBinding[]
+  readonly context: IdentityContext | undefined
+  readonly traceparent: string | undefined
+}
+
+/**
+ * Wraps a `@platformatic/kafka` producer so every `send` carries a signed identity context, with
+ * the same headers and values as `@idctx/kafkajs`'s `wrapProducer`: `idctx` (the token) on every
+ * message, `idctx-proof` when one token signs several messages, `idctx-ctx` under the batch
+ * profile, and `traceparent` beside them when the `traceparent` option gives one. A token's
+ * `mh` binds each message's topic, key and exact value bytes, so key and value must be Buffers or
+ * strings (taken as UTF-8) and the producer's key and value serializers must write them as they
+ * are (the default serializers and `stringSerializers` do).
+ *
+ * The context is `{ context }` of the call, else the current one of the context store — inside a
+ * consumer wrapped with `wrapConsumer` that is the verified context of the message being handled.
+ * The caller's messages and header objects are copied, never modified; a message that already
+ * has an idctx carrier header is refused (strip forwarded headers with `withoutIdctxHeaders`).
+ * Only the promise form of `send` is wrapped; `asStream()` and `beginTransaction()` are the
+ * client's own and do not sign (see docs/platformatic-kafka.md).
+ *
+ * @example
+ * ```ts
+ * const producer = wrapProducer(new Producer({ clientId: 'orders', bootstrapBrokers: ['127.0.0.1:9092'] }), {
+ *   signer: createSigner({ issuer: 'orders', audience: 'shop', key }),
+ * })
+ * await runWithContext({ sub: 'u-42', tid: 'acme', txn: randomUUID() }, () =>
+ *   producer.send({ messages: [{ topic: 'orders', key: Buffer.from('o-1'), value: Buffer.from('{}') }] }),
+ * )
+ * ```
+ */
+export function wrapProducer<P extends ProducerLike = Producer>(producer: P, options: WrapProducerOptions): IdctxProducer<P> {
+  validate(options)
+  const { signer } = options
+  const store = options.contextStore ?? defaultContextStore
+  const requireContext = options.requireContext ?? true
+  const traceparentOf = options.traceparent
+  const asHeader: (s: string) => unknown = options.headerType === 'string' ? (s) => s : (s) => Buffer.from(s, 'utf8')
+  const turn: TurnSigner | undefined =
+    options.batchProfile === false ? undefined : createTurnSigner(signer, options.maxBatchRecords === undefined ? {} : { maxMessages: options.maxBatchRecords })
+
+  const prepare = (messages: readonly AnyMessage[], call: SendOptions | undefined): PreparedCall => {
+    if (call !== undefined) checkSendOptions(call)
+    const none: PreparedCall = { bindings: [], context: undefined, traceparent: undefined }
+    if (call?.unsigned === true) return none
+    const context = call?.context ?? store.current()
+    if (context === undefined) {
+      if (!requireContext) return none
+      throw new SigningError('no identity context: run the send inside a context, pass { context }, or { unsigned: true }')
+    }
+    const bindings: MessageBinding[] = []
+    for (const m of messages) {
+      if (typeof m?.topic !== 'string') throw new TypeError('each message needs a topic')
+      checkBytes(m.key, 'key')
+      checkBytes(m.value, 'value')
+      if (hasIdctxHeaders(m.headers as never)) {
+        throw new SigningError(`a message for ${m.topic} already has an idctx, idctx-proof or idctx-ctx header; remove it (withoutIdctxHeaders) or send { unsigned: true }`)
+      }
+      bindings.push({ destination: kafkaDestination(m.topic), leaf: kafkaLeaf(m.topic, m.key as Buffer | string | undefined, m.value as Buffer | string | undefined) })
+    }
+    if (bindings.length === 0) return none
+    return { bindings, context, traceparent: traceparentOf?.() }
+  }
+
+  /** A copy of a message with the carriers added to a copy of its headers (Map or object, as given). */
+  const carry = (m: AnyMessage, token: string, proof: string | undefined, contextRecord: string | undefined, traceparent: string | undefined): AnyMessage => {
+    const add: [string, string][] = [[IdctxHeader.Token, token]]
+    if (proof !== undefined) add.push([IdctxHeader.Proof, proof])
+    if (contextRecord !== undefined) add.push([IdctxHeader.Context, contextRecord])
+    if (traceparent !== undefined && !headerEntries(m.headers as never).some(([n]) => n === 'traceparent')) add.push(['traceparent', traceparent])
+    if (m.headers !== undefined && !(m.headers instanceof Map)) {
+      const headers: Record<string, unknown> = { ...(m.headers as Record<string, unknown>) }
+      for (const [k, v] of add) headers[k] = asHeader(v)
+      return { ...m, headers: headers as never }
+    }
+    const headers = new Map<unknown, unknown>(m.headers ?? [])
+    for (const [k, v] of add) headers.set(asHeader(k), asHeader(v))
+    return { ...m, headers: headers as never }
+  }
+
+  const signed = (messages: readonly AnyMessage[], prep: PreparedCall, s: Pick<SignedCall, 'token' | 'proofs'> & { contextRecord?: string | undefined }): AnyMessage[] =>
+    messages.map((m, i) => carry(m, s.token, s.proofs[i], s.contextRecord, prep.traceparent))
+
+  /** Calls not settled yet: `close` waits for them. */
+  const inflight = new Set<Promise<unknown>>()
+
+  const send = (request: ClientSendOptions<unknown, unknown, unknown, unknown>, call?: SendOptions): Promise<ProduceResult> => {
+    try {
+      if (typeof call === 'function') throw new TypeError('the callback form of send is not wrapped: use the promise it returns')
+      if (typeof request !== 'object' || request === null || !Array.isArray(request.messages)) throw new TypeError('send needs { messages: [...] }')
+      const messages = request.messages
+      const prep = prepare(messages, call)
+      const deliver = (out: AnyMessage[] | undefined) => producer.send(out === undefined ? request : { ...request, messages: out })
+      if (turn === undefined) {
+        return deliver(prep.context === undefined ? undefined : signed(messages, prep, signer.sign(prep.context, prep.bindings)))
+      }
+      const order: Promise<SignedCall | void> = prep.context === undefined ? turn.barrier() : turn.sign({ context: prep.context, messages: prep.bindings })
+      const p = order.then((s) => deliver(s === undefined ? undefined : signed(messages, prep, s)))
+      inflight.add(p)
+      const done = () => void inflight.delete(p)
+      p.then(done, done)
+      return p
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  const overrides: Record<PropertyKey, unknown> = { send, [SIGNING_PRODUCER]: true }
+  const close = (producer as { close?: unknown }).close
+  if (typeof close === 'function') {
+    overrides.close = async (...args: unknown[]) => {
+      // What is pending in this turn is signed and handed to the client before it closes.
+      turn?.flush()
+      while (inflight.size > 0) await Promise.allSettled([...inflight])
+      return (close as (...a: unknown[]) => unknown).apply(producer, args)
+    }
+  }
+  return passthrough(producer, overrides) as unknown as IdctxProducer<P>
+}
