@@ -18,8 +18,12 @@ const root = resolve(import.meta.dirname, '../..')
 const fixtures = join(import.meta.dirname, 'fixtures')
 const bin = (name: string) => join(root, 'node_modules/.bin', name)
 
-/** Peers installed beside the tarballs, as the READMEs tell users to. */
-const PEERS = ['kafkajs@2.2.4', 'ioredis@^5.9.2', '@opentelemetry/api@^1.9.0', '@types/node@^20.19.0']
+/**
+ * Peers installed beside the tarballs, as the READMEs tell users to. `@types/debug`: the .d.ts of
+ * @platformatic/kafka import `debug` without declaring its types, which a user compiling without
+ * skipLibCheck must add (packages/platformatic-kafka/README.md says so).
+ */
+const PEERS = ['kafkajs@2.2.4', '@platformatic/kafka@^1.35.0', '@types/debug@^4', 'ioredis@^5.9.2', '@opentelemetry/api@^1.9.0', '@types/node@^20.19.0']
 const BULLMQ_CURRENT = 'bullmq@^6.7.0'
 const BULLMQ_5 = 'bullmq@5' // the latest 5.x
 
@@ -180,7 +184,7 @@ afterAll(() => {
 
 describe('packed packages', () => {
   it('every package is packed', () => {
-    expect(packed.map((p) => p.manifest.name).sort()).toEqual(expect.arrayContaining(['@idctx/bullmq', '@idctx/core', '@idctx/ingress', '@idctx/kafkajs', '@idctx/otel', '@idctx/redis']))
+    expect(packed.map((p) => p.manifest.name).sort()).toEqual(expect.arrayContaining(['@idctx/bullmq', '@idctx/core', '@idctx/ingress', '@idctx/kafkajs', '@idctx/otel', '@idctx/platformatic-kafka', '@idctx/redis']))
   })
 
   it('each tarball holds the build of every source file, README and LICENSE, and no build state', () => {
