@@ -32,6 +32,10 @@ async function main(): Promise<void> {
     const { runKafkaBench } = await import('./kafka.js')
     sections.push({ title: 'Kafka: plain kafkajs vs wrapped, same broker', body: await runKafkaBench(log, ratios) })
   }
+  if (wanted('platformatic')) {
+    const { runPlatformaticKafkaBench } = await import('./platformatic-kafka.js')
+    sections.push({ title: 'Kafka: @platformatic/kafka beside kafkajs, plain vs wrapped, same broker', body: await runPlatformaticKafkaBench(log, ratios) })
+  }
   if (wanted('bullmq')) {
     const { runBullmqBench } = await import('./bullmq.js')
     sections.push({ title: 'BullMQ: plain vs wrapped, same Redis', body: await runBullmqBench(log, ratios) })
