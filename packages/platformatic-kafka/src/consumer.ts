@@ -17,7 +17,7 @@ import type { AnyMessage, ConsumedRecord, ConsumerLike, IdctxMessagesStream, Rej
 import { createVerifiedStream } from './verified-stream.js'
 
 const POLICIES: readonly RejectionPolicy[] = ['dead-letter', 'skip', 'fail', 'audit']
-const CONSUMER_OPTIONS: readonly (keyof WrapConsumerOptions)[] = ['verifier', 'tenant', 'payloadTenant', 'requirements', 'policy', 'deadLetter', 'contextStore', 'observer']
+const CONSUMER_OPTIONS: readonly (keyof WrapConsumerOptions)[] = ['verifier', 'tenant', 'payloadTenant', 'requirements', 'policy', 'deadLetter', 'contextStore', 'observer', 'redriveGraceSeconds']
 const DEAD_LETTER_OPTIONS: readonly string[] = ['producer', 'topic']
 
 function validate(o: Partial<WrapConsumerOptions>): void {
@@ -51,6 +51,10 @@ function validate(o: Partial<WrapConsumerOptions>): void {
     issues.push({ path: 'deadLetter', message: 'required by the dead-letter policy ({ producer })' })
   }
   if (o.contextStore !== undefined && !isContextStore(o.contextStore)) issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
+  const grace = o.redriveGraceSeconds as unknown
+  if (grace !== undefined && (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > 86_400)) {
+    issues.push({ path: 'redriveGraceSeconds', message: 'an integer number of seconds from 0 to 86400' })
+  }
   if (o.observer !== undefined && (typeof o.observer !== 'object' || o.observer === null)) issues.push({ path: 'observer', message: 'an IdctxObserver object' })
   if (issues.length > 0) throw new ConfigError('consumer options', issues)
 }

@@ -71,6 +71,13 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
   contextStore?: ContextStore
   /** Receives `onDisposition` for every rejected message. */
   observer?: IdctxObserver
+  /**
+   * Grace after `exp`, in seconds, for records re-published from a dead-letter topic (with an
+   * `idctx-redriven-from` header, `idctx dlq redrive`), as `@idctx/kafkajs`'s option of the same
+   * name. Default 0. Capped by the verifier's `maxExpiryGraceSeconds`; the header is unsigned, so
+   * the grace is bounded and needs a replay store.
+   */
+  redriveGraceSeconds?: number
 }
 
 /** Why a message failed verification, as the `audit` policy hands it over. */

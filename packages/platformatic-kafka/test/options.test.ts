@@ -25,6 +25,7 @@ describe('wrapConsumer options', () => {
     expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip' }))).toEqual([])
     expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'drop' as never }))).toEqual(['policy'])
     expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip', replay: {} } as never))).toEqual(['replay'])
+    expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip', redriveGraceSeconds: -1 }))).toEqual(['redriveGraceSeconds'])
     const signing = wrapProducer(producer, { signer })
     expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', deadLetter: { producer: signing as never } }))).toEqual(['deadLetter.producer'])
   })
