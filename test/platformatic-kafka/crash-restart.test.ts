@@ -74,14 +74,16 @@ describe('a wrapped @platformatic/kafka consumer killed mid-stream (SIGKILL) and
     }
     // Slow handlers in the first instance: the SIGKILL lands while a verified message is in its handler.
     const first = start({ ...env, HANDLE_MS: '150' })
-    await waitFor('the first consumer to handle 20 messages', () => keysOf(first, 'handled').length >= 20)
+    const verifiedOf = (c: Child) => c.events.filter((e) => e.event === 'verified').length
+    // Killed after 20 handled, while the next one is verified and in its handler (not committed).
+    await waitFor('the first consumer to handle 20 messages, the next one in its handler', () => keysOf(first, 'handled').length >= 20 && verifiedOf(first) > keysOf(first, 'handled').length)
     first.process.kill('SIGKILL')
-    await new Promise((r) => first.process.once('exit', r))
+    await new Promise((r) => first.process.once('close', r)) // 'close': its stdout is read to the end
     const handledBefore = new Set(keysOf(first, 'handled'))
     expect(handledBefore.size).toBeGreaterThanOrEqual(20)
     expect(handledBefore.size).toBeLessThan(signed.length) // killed mid-stream, not after the end
 
-    const verifiedBefore = first.events.filter((e) => e.event === 'verified').length
+    const verifiedBefore = verifiedOf(first)
     const second = start({ ...env, HANDLE_MS: '10' })
     await waitFor('every signed message handled by one of the two', () => {
       const all = new Set([...handledBefore, ...keysOf(second, 'handled')])
@@ -104,7 +106,7 @@ describe('a wrapped @platformatic/kafka consumer killed mid-stream (SIGKILL) and
     expect(dead.every((d) => rejectReason(d) === ReasonCode.Missing)).toBe(true)
     // Some records were verified by both instances (the shared replay store saw them twice, at the
     // same coordinates): redeliveries, and none of them was called `replayed`.
-    const verifiedAfter = second.events.filter((e) => e.event === 'verified').length
+    const verifiedAfter = verifiedOf(second)
     expect(verifiedBefore + verifiedAfter).toBeGreaterThan(signed.length)
     // The second instance resumed from the committed position, not from the beginning.
     expect(keysOf(second, 'handled').length).toBeLessThan(signed.length)
