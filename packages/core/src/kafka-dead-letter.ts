@@ -35,7 +35,15 @@ export interface ReplacedHeaderValue {
   readonly type: string
 }
 
-/** A rejected record's headers, client-independent: every occurrence of each name, in order. */
+/**
+ * A rejected record's headers, client-independent: every occurrence of each name, in order.
+ *
+ * @example
+ * ```ts
+ * const source: KafkaDeadLetterSource = { topic: 'orders', partition: 0, offset: '7', reason: 'expired', headers: [['idctx', [token]]] }
+ * const headers = kafkaDeadLetterHeaders(source)
+ * ```
+ */
 export interface KafkaDeadLetterSource {
   readonly topic: string
   readonly partition: number
@@ -46,7 +54,17 @@ export interface KafkaDeadLetterSource {
   readonly headers: Iterable<readonly [name: string, occurrences: readonly unknown[]]>
 }
 
-/** One header of a dead-letter copy: its name and every value it is written with, in order. */
+/**
+ * One header of a dead-letter copy: its name and every value it is written with, in order.
+ *
+ * @example
+ * ```ts
+ * const copy: KafkaDeadLetterHeader[] = kafkaDeadLetterHeaders(source)
+ * for (const [name, values] of copy) {
+ *   for (const v of values) out.set(Buffer.from(name), Buffer.from(v)) // one entry per occurrence
+ * }
+ * ```
+ */
 export type KafkaDeadLetterHeader = readonly [name: string, values: readonly (Buffer | string)[]]
 
 /** The headers a dead-letter copy adds; the original's headers of these names are replaced. */

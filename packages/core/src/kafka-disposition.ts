@@ -4,10 +4,26 @@ import { kafkaDestination } from './leaf.js'
 import { notify, type IdctxObserver } from './observer.js'
 import type { Rejected } from './verifier.js'
 
-/** The policies of a Kafka consumer wrapper for a record that fails verification. */
+/**
+ * The policies of a Kafka consumer wrapper for a record that fails verification.
+ *
+ * @example
+ * ```ts
+ * const policy: KafkaRejectionPolicy = 'dead-letter' // or 'skip', 'fail', 'audit'
+ * ```
+ */
 export type KafkaRejectionPolicy = 'dead-letter' | 'skip' | 'fail' | 'audit'
 
-/** A Kafka record that failed verification; `M` is the adapter's message. */
+/**
+ * A Kafka record that failed verification; `M` is the adapter's message.
+ *
+ * @example
+ * ```ts
+ * const rejection: KafkaRejection<MyMessage> = {
+ *   topic, partition, message, result, coordinates: kafkaCoordinates(topic, partition, offset), traceparent: undefined,
+ * }
+ * ```
+ */
 export interface KafkaRejection<M> {
   readonly topic: string
   readonly partition: number
@@ -19,7 +35,18 @@ export interface KafkaRejection<M> {
   readonly traceparent: string | undefined
 }
 
-/** Options of {@link createKafkaDispositions}. */
+/**
+ * Options of {@link createKafkaDispositions}.
+ *
+ * @example
+ * ```ts
+ * const options: KafkaDispositionsOptions<MyMessage> = {
+ *   observer,
+ *   deadLetterTopic: (topic) => `${topic}.rejected`,
+ *   write: (target, rejections) => producer.send({ messages: rejections.map((r) => copyOf(target, r)) }),
+ * }
+ * ```
+ */
 export interface KafkaDispositionsOptions<M> {
   readonly observer?: IdctxObserver | undefined
   /** The dead-letter topic of a source topic (default `${topic}.idctx-dlq`). */
@@ -31,7 +58,16 @@ export interface KafkaDispositionsOptions<M> {
   readonly write?: ((target: string, rejections: readonly KafkaRejection<M>[]) => Promise<unknown>) | undefined
 }
 
-/** What a Kafka consumer wrapper does with rejected records, whatever its client. */
+/**
+ * What a Kafka consumer wrapper does with rejected records, whatever its client.
+ *
+ * @example
+ * ```ts
+ * const dispositions: KafkaDispositions<MyMessage> = createKafkaDispositions({ observer, write })
+ * await dispositions.deadLetter([rejection]) // acknowledged, then onDisposition
+ * dispositions.report(rejection, 'skip')
+ * ```
+ */
 export interface KafkaDispositions<M> {
   /**
    * Writes rejected records of one topic to the dead-letter topic and waits for the

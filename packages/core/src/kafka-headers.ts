@@ -43,7 +43,14 @@ export const KafkaHeader = {
   RedrivenFrom: 'idctx-redriven-from',
 } as const
 
-/** One of the header names of {@link KafkaHeader}. */
+/**
+ * One of the header names of {@link KafkaHeader}.
+ *
+ * @example
+ * ```ts
+ * const name: KafkaHeader = 'idctx-reject-reason'
+ * ```
+ */
 export type KafkaHeader = (typeof KafkaHeader)[keyof typeof KafkaHeader]
 
 /**

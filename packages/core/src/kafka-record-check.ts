@@ -8,6 +8,14 @@ import type { ExpectedTenant, Verifier, VerifyInput, VerifyResult } from './veri
  * A consumed Kafka record as the shared record check reads it, whatever client delivered it:
  * the coordinates, the exact key and value bytes, and every occurrence of a header in order
  * (none when absent; a repeated header gives several).
+ *
+ * @example
+ * ```ts
+ * const view = (r: MyRecord): KafkaRecordView => ({
+ *   topic: r.topic, partition: r.partition, offset: String(r.offset), key: r.key, value: r.value,
+ *   occurrences: (name) => r.headers.filter(([k]) => k === name).map(([, v]) => v),
+ * })
+ * ```
  */
 export interface KafkaRecordView {
   readonly topic: string
@@ -22,7 +30,14 @@ export interface KafkaRecordView {
   occurrences(name: string): readonly unknown[]
 }
 
-/** What {@link createKafkaRecordCheck} needs of a consumer's options; `R` is the adapter's record. */
+/**
+ * What {@link createKafkaRecordCheck} needs of a consumer's options; `R` is the adapter's record.
+ *
+ * @example
+ * ```ts
+ * const options: KafkaRecordCheckOptions<MyRecord> = { verifier, tenant: (r) => r.topic.split('.')[0] ?? '', requirements: { orders: { scopes: ['orders:write'] } } }
+ * ```
+ */
 export interface KafkaRecordCheckOptions<R> {
   readonly verifier: Verifier
   /** The expected tenant, or a function of the record (a throw propagates: infrastructure). */
@@ -38,7 +53,15 @@ export interface KafkaRecordCheckOptions<R> {
   readonly requirements?: Readonly<Record<string, Requirements>> | ((topic: string) => Requirements | undefined) | undefined
 }
 
-/** The per-record and per-batch checks of {@link createKafkaRecordCheck}. */
+/**
+ * The per-record and per-batch checks of {@link createKafkaRecordCheck}.
+ *
+ * @example
+ * ```ts
+ * const records: KafkaRecordCheck<MyRecord> = createKafkaRecordCheck(options, view)
+ * const results = await records.checkBatch(fetched) // one replay-store round trip
+ * ```
+ */
 export interface KafkaRecordCheck<R> {
   /** Verifies one record; throws only for infrastructure failures (stores, resolvers). */
   check(record: R): Promise<VerifyResult>

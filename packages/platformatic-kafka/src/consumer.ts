@@ -59,7 +59,14 @@ function validate(o: Partial<WrapConsumerOptions>): void {
   if (issues.length > 0) throw new ConfigError('consumer options', issues)
 }
 
-/** A consumer whose `consume` returns the verified stream; every other member is the consumer's own. */
+/**
+ * A consumer whose `consume` returns the verified stream; every other member is the consumer's own.
+ *
+ * @example
+ * ```ts
+ * const consumer: IdctxConsumer = wrapConsumer(new Consumer({ clientId: 'b', groupId: 'b', bootstrapBrokers }), { verifier, tenant: 'acme', policy: 'skip' })
+ * ```
+ */
 export type IdctxConsumer<P extends RejectionPolicy = RejectionPolicy, C extends ConsumerLike = Consumer<Buffer, Buffer, Buffer, Buffer>> = Omit<C, 'consume'> & {
   /**
    * The client's `consume` (promise form), returning the verified stream. `autocommit` keeps its

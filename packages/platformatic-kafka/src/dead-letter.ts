@@ -2,7 +2,15 @@ import { kafkaDeadLetterBytes, kafkaDeadLetterHeaders, type ReasonCode } from '@
 import type { MessageToProduce } from '@platformatic/kafka'
 import { rawHeaderGroups, type RawRecord } from './raw-records.js'
 
-/** One rejected message on its way to the dead-letter topic. */
+/**
+ * One rejected message on its way to the dead-letter topic.
+ *
+ * @example
+ * ```ts
+ * const entry: DeadLetterEntry = { topic: 'orders', partition: 0, offset: '7', record, reason: 'expired' }
+ * await dlq.send({ messages: [deadLetterMessage('orders.idctx-dlq', entry)] })
+ * ```
+ */
 export interface DeadLetterEntry {
   readonly topic: string
   readonly partition: number

@@ -11,13 +11,25 @@ import { isKafkaHeaderValue, KAFKA_CARRIER_HEADERS, KafkaHeader } from '@idctx/c
  */
 export const IdctxHeader = KafkaHeader
 
-/** One of the header names of {@link IdctxHeader}. */
+/**
+ * One of the header names of {@link IdctxHeader}.
+ *
+ * @example
+ * ```ts
+ * const name: IdctxHeader = 'idctx-reject-reason'
+ * ```
+ */
 export type IdctxHeader = KafkaHeader
 
 /**
  * Headers as `@platformatic/kafka` hands them over or takes them: a `Map` (keys and values are
  * Buffers with the default deserializers, strings with `stringDeserializers`) or, when producing,
  * a plain object.
+ *
+ * @example
+ * ```ts
+ * const headers: RecordHeaders = message.headers // a Map of Buffers with the default deserializers
+ * ```
  */
 export type RecordHeaders = ReadonlyMap<unknown, unknown> | Readonly<Record<string, unknown>> | undefined | null
 

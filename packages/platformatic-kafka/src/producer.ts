@@ -25,6 +25,11 @@ export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/platformatic-k
 /**
  * Options of {@link wrapProducer}. Checked once, at construction: a wrong option, and any key not
  * listed here, throws a `ConfigError` (`ERR_IDCTX_CONFIG`) naming the path and the fix.
+ *
+ * @example
+ * ```ts
+ * const options: WrapProducerOptions = { signer, traceparent: () => traceparentOf(trace.getActiveSpan()) }
+ * ```
  */
 export interface WrapProducerOptions {
   /** Signs the records (`createSigner` of `@idctx/core`). */
@@ -54,7 +59,15 @@ export interface WrapProducerOptions {
   headerType?: 'buffer' | 'string'
 }
 
-/** Per-call options: the second argument of `send`. */
+/**
+ * Per-call options: the second argument of `send`.
+ *
+ * @example
+ * ```ts
+ * await producer.send({ messages }, { context: { sub: 'u-1', tid: 'acme', txn } })
+ * await producer.send({ messages }, { unsigned: true }) // verified as `missing`
+ * ```
+ */
 export interface SendOptions {
   /** Sign with this context instead of the current one. */
   context?: IdentityContext
@@ -62,12 +75,26 @@ export interface SendOptions {
   unsigned?: true
 }
 
-/** What {@link wrapProducer} needs of a producer: `@platformatic/kafka`'s `Producer`. */
+/**
+ * What {@link wrapProducer} needs of a producer: `@platformatic/kafka`'s `Producer`.
+ *
+ * @example
+ * ```ts
+ * const raw: ProducerLike = new Producer({ clientId: 'orders', bootstrapBrokers })
+ * ```
+ */
 export interface ProducerLike {
   send(options: ClientSendOptions<any, any, any, any>): Promise<ProduceResult>
 }
 
-/** A producer whose `send` signs; every other member is the producer's own. */
+/**
+ * A producer whose `send` signs; every other member is the producer's own.
+ *
+ * @example
+ * ```ts
+ * const producer: IdctxProducer = wrapProducer(new Producer({ clientId: 'orders', bootstrapBrokers }), { signer })
+ * ```
+ */
 export type IdctxProducer<P extends ProducerLike = Producer> = Omit<P, 'send'> & {
   /**
    * Signs the messages and sends copies of them (the caller's messages and header objects are

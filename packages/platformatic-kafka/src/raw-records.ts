@@ -1,6 +1,13 @@
 import type { Deserializers, MessageToConsume } from '@platformatic/kafka'
 
-/** The bytes of a consumed record as they came off the wire, before any deserializer. */
+/**
+ * The bytes of a consumed record as they came off the wire, before any deserializer.
+ *
+ * @example
+ * ```ts
+ * const entry: DeadLetterEntry = { topic, partition, offset, reason, record: { key: null, value, headers: [[Buffer.from('idctx'), token]] } satisfies RawRecord }
+ * ```
+ */
 export interface RawRecord {
   readonly key: Buffer | null
   readonly value: Buffer | null

@@ -18,28 +18,68 @@ import type { ConsumeOptions, Message, MessagesStream, ProduceResult, SendOption
  * - `skip`: report it to the observer and let the offset move on.
  * - `fail`: the stream throws `RecordRejectedError` at the message; nothing past it is committed.
  * - `audit`: deliver it anyway, with `identity: undefined` and a `violation` (rollouts).
+ *
+ * @example
+ * ```ts
+ * wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip' satisfies RejectionPolicy })
+ * ```
  */
 export type RejectionPolicy = KafkaRejectionPolicy
 
-/** A message as `@platformatic/kafka` delivers it (any serde). */
+/**
+ * A message as `@platformatic/kafka` delivers it (any serde).
+ *
+ * @example
+ * ```ts
+ * const key = (m: AnyMessage): string => String(m.key)
+ * ```
+ */
 export type AnyMessage = Message<any, any, any, any>
 
-/** A consumed message and where it came from (what tenant resolvers receive). */
+/**
+ * A consumed message and where it came from (what tenant resolvers receive).
+ *
+ * @example
+ * ```ts
+ * wrapConsumer(consumer, { verifier, tenant: (r: ConsumedRecord) => r.topic.split('.')[0] ?? '', policy: 'skip' })
+ * ```
+ */
 export interface ConsumedRecord {
   readonly topic: string
   readonly partition: number
   readonly message: AnyMessage
 }
 
-/** The tenant messages must belong to, derived independently of the token (see `@idctx/kafkajs`). */
+/**
+ * The tenant messages must belong to, derived independently of the token (see `@idctx/kafkajs`).
+ *
+ * @example
+ * ```ts
+ * const tenant: TenantOption = ['acme', 'globex'] // or 'acme', { any: true }, or (record) => …
+ * ```
+ */
 export type TenantOption = ExpectedTenant | ((record: ConsumedRecord) => ExpectedTenant | Promise<ExpectedTenant>)
 
-/** What a dead-letter producer must offer: a plain `@platformatic/kafka` `Producer`. */
+/**
+ * What a dead-letter producer must offer: a plain `@platformatic/kafka` `Producer`.
+ *
+ * @example
+ * ```ts
+ * const producer: DeadLetterSender = new Producer({ clientId: 'dlq', bootstrapBrokers })
+ * ```
+ */
 export interface DeadLetterSender {
   send(options: SendOptions<Buffer, Buffer, Buffer, Buffer>): Promise<ProduceResult>
 }
 
-/** Where and how rejected messages are dead-lettered. */
+/**
+ * Where and how rejected messages are dead-lettered.
+ *
+ * @example
+ * ```ts
+ * const deadLetter: DeadLetterOptions = { producer: dlq, topic: (t) => `${t}.rejected` }
+ * ```
+ */
 export interface DeadLetterOptions {
   /**
    * A plain producer with the default (Buffer) serializers, not one from `wrapProducer`:
@@ -53,6 +93,12 @@ export interface DeadLetterOptions {
 /**
  * Options of `wrapConsumer`. Checked once, at construction: a missing or wrong option, or an
  * unknown key, throws a `ConfigError` (`ERR_IDCTX_CONFIG`).
+ *
+ * @example
+ * ```ts
+ * const options: WrapConsumerOptions = { verifier, tenant: 'acme', deadLetter: { producer: dlq } }
+ * const consumer = wrapConsumer(new Consumer({ clientId: 'billing', groupId: 'billing', bootstrapBrokers }), options)
+ * ```
  */
 export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy> {
   /** Verifies tokens (`createVerifier` of `@idctx/core`). */
@@ -80,7 +126,16 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
   redriveGraceSeconds?: number
 }
 
-/** Why a message failed verification, as the `audit` policy hands it over. */
+/**
+ * Why a message failed verification, as the `audit` policy hands it over.
+ *
+ * @example
+ * ```ts
+ * await stream.process((m) => {
+ *   if (m.violation !== undefined) audit.warn(m.violation.reason, m.violation.tokenSha256) // audit policy
+ * })
+ * ```
+ */
 export interface Violation {
   readonly reason: ReasonCode
   readonly error: VerificationError
@@ -88,27 +143,61 @@ export interface Violation {
   readonly tokenSha256: string | undefined
 }
 
-/** A verified message's verdict. */
+/**
+ * A verified message's verdict.
+ *
+ * @example
+ * ```ts
+ * if (message.identity !== undefined) bill(message.identity.tid, message.identity.sub)
+ * ```
+ */
 export interface VerifiedRecord {
   readonly identity: VerifiedContext
   readonly violation?: undefined
 }
 
-/** An unverified message delivered under the `audit` policy. */
+/**
+ * An unverified message delivered under the `audit` policy.
+ *
+ * @example
+ * ```ts
+ * if (message.identity === undefined) console.warn('unverified', message.violation.reason) // audit policy only
+ * ```
+ */
 export interface AuditedRecord {
   readonly identity: undefined
   readonly violation: Violation
 }
 
-/** What the application learns about a message: verified, or (audit policy only) a violation. */
+/**
+ * What the application learns about a message: verified, or (audit policy only) a violation.
+ *
+ * @example
+ * ```ts
+ * const verdict: RecordVerdict<'audit'> = message // { identity } or { identity: undefined, violation }
+ * ```
+ */
 export type RecordVerdict<P extends RejectionPolicy> = VerifiedRecord | ('audit' extends P ? AuditedRecord : never)
 
-/** A message of the verified stream: the client's message plus its verdict. */
+/**
+ * A message of the verified stream: the client's message plus its verdict.
+ *
+ * @example
+ * ```ts
+ * for await (const message of stream) console.log(message.offset, message.identity.sub)
+ * ```
+ */
 export type IdctxMessage<P extends RejectionPolicy = RejectionPolicy, M extends AnyMessage = Message<Buffer, Buffer, Buffer, Buffer>> = M & RecordVerdict<P>
 
 /**
  * The verified stream `consume()` returns. Iterate it (`for await`) or hand it a handler
  * (`process`); only verified messages (and, under `audit`, violations) come out, in order.
+ *
+ * @example
+ * ```ts
+ * const stream: IdctxMessagesStream = await consumer.consume({ topics: ['orders'], mode: 'committed', fallbackMode: 'earliest' })
+ * await stream.process(async (message) => handle(message)) // inside message.identity
+ * ```
  */
 export interface IdctxMessagesStream<P extends RejectionPolicy = RejectionPolicy, M extends AnyMessage = Message<Buffer, Buffer, Buffer, Buffer>> extends AsyncIterable<IdctxMessage<P, M>> {
   /**
@@ -130,7 +219,14 @@ export interface IdctxMessagesStream<P extends RejectionPolicy = RejectionPolicy
   close(): Promise<void>
 }
 
-/** What `wrapConsumer` needs of a consumer: `@platformatic/kafka`'s `Consumer`. */
+/**
+ * What `wrapConsumer` needs of a consumer: `@platformatic/kafka`'s `Consumer`.
+ *
+ * @example
+ * ```ts
+ * const consumer: ConsumerLike = new Consumer({ clientId: 'billing', groupId: 'billing', bootstrapBrokers })
+ * ```
+ */
 export interface ConsumerLike {
   consume(options: ConsumeOptions<any, any, any, any>): Promise<MessagesStream<any, any, any, any>>
 }
