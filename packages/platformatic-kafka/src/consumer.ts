@@ -148,6 +148,14 @@ export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy =
       if (consumeOptions.registry !== undefined) {
         throw new ConfigError('consume options', [{ path: 'registry', message: 'not supported: idctx verifies the raw bytes; deserialize with deserializers instead' }])
       }
+      if (consumeOptions.onCorruptedMessage !== undefined) {
+        throw new ConfigError('consume options', [
+          {
+            path: 'onCorruptedMessage',
+            message: 'not supported: a record a deserializer cannot read is verified first (a rejected one follows the policy, a verified one is thrown from the stream); dropping it would lose it unverified',
+          },
+        ])
+      }
       const commitHandled = consumeOptions.autocommit !== false
       const stream = await consumer.consume({ ...consumeOptions, autocommit: false, deserializers: raw.capture(consumeOptions.deserializers as never) as never })
       return createVerifiedStream<P>(stream, { policy, store, records, dispositions }, raw, commitHandled)

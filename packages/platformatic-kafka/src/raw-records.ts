@@ -23,6 +23,11 @@ export interface RawRecords {
   capture(deserializers: AnyDeserializers | undefined): AnyDeserializers
   /** The raw record behind a delivered message, looked up by its `headers` Map. */
   of(headers: unknown): RawRecord | undefined
+  /**
+   * What one of the application's deserializers threw for this message (its field then holds
+   * the raw bytes): a hostile record must still be verified and dead-lettered, not stop the stream.
+   */
+  failure(headers: unknown): { readonly error: unknown } | undefined
 }
 
 function identity(data?: Buffer): Buffer | undefined {
@@ -39,18 +44,49 @@ function identity(data?: Buffer): Buffer | undefined {
  */
 export function createRawRecords(): RawRecords {
   const raw = new WeakMap<object, RawRecord>()
+  // A deserializer that throws makes the client drop the whole fetch and destroy the stream (or,
+  // with `onCorruptedMessage`, drop the record unverified): an unsigned record with a body the
+  // application cannot parse would stop the consumer. Its error is kept (by the record while the
+  // headers are read, then by the headers Map) and the raw bytes stand in for the value.
+  const failedRecords = new WeakMap<object, { error: unknown }>()
+  const failures = new WeakMap<object, { error: unknown }>()
+  const guard = <A extends unknown[]>(fn: (data: Buffer | undefined, ...rest: A) => unknown, onError: (error: unknown, rest: A) => void) => (data: Buffer | undefined, ...rest: A) => {
+    try {
+      return fn(data, ...rest)
+    } catch (error) {
+      onError(error, rest)
+      return data
+    }
+  }
+  const onRecord = (error: unknown, [record]: [MessageToConsume?]) => {
+    if (typeof record === 'object' && record !== null && !failedRecords.has(record)) failedRecords.set(record, { error })
+  }
+  const onHeaders = (error: unknown, [headers]: [Map<unknown, unknown>?, MessageToConsume?]) => {
+    if (typeof headers === 'object' && headers !== null && !failures.has(headers)) failures.set(headers, { error })
+  }
   return {
     capture(deserializers) {
-      const key = deserializers?.key ?? identity
+      const key = guard((deserializers?.key ?? identity) as (data: Buffer | undefined, headers?: Map<unknown, unknown>, record?: MessageToConsume) => unknown, onHeaders)
+      const value = deserializers?.value === undefined ? undefined : guard(deserializers.value as (data: Buffer | undefined, headers?: Map<unknown, unknown>, record?: MessageToConsume) => unknown, onHeaders)
+      const headerKey = deserializers?.headerKey === undefined ? undefined : guard(deserializers.headerKey as (data: Buffer | undefined, record?: MessageToConsume) => unknown, onRecord)
+      const headerValue = deserializers?.headerValue === undefined ? undefined : guard(deserializers.headerValue as (data: Buffer | undefined, record?: MessageToConsume) => unknown, onRecord)
       return {
         ...deserializers,
+        ...(value === undefined ? {} : { value }),
+        ...(headerKey === undefined ? {} : { headerKey }),
+        ...(headerValue === undefined ? {} : { headerValue }),
         key: (data?: Buffer, headers?: Map<unknown, unknown>, record?: MessageToConsume) => {
-          if (headers !== undefined && record !== undefined) raw.set(headers, { key: record.key, value: record.value, headers: record.headers })
+          if (headers !== undefined && record !== undefined) {
+            raw.set(headers, { key: record.key, value: record.value, headers: record.headers })
+            const failed = failedRecords.get(record)
+            if (failed !== undefined) failures.set(headers, failed)
+          }
           return key(data, headers, record)
         },
-      }
+      } as AnyDeserializers
     },
     of: (headers) => (typeof headers === 'object' && headers !== null ? raw.get(headers) : undefined),
+    failure: (headers) => (typeof headers === 'object' && headers !== null ? failures.get(headers) : undefined),
   }
 }
 

@@ -92,6 +92,14 @@ export function createVerifiedStream<P extends RejectionPolicy>(
   const verdicts = new WeakMap<object, VerifiedContext | undefined>()
   const source = stream[Symbol.asyncIterator]() as AsyncIterator<AnyMessage>
   let handed: AnyMessage | undefined
+  // The message being verified or disposed of. When that throws (a store, a tenant resolver, the
+  // dead-letter write, the `fail` policy, a deserializer) it stays here: a stream used again
+  // resumes at it, never after it, so nothing past it is delivered or committed.
+  let pending: AnyMessage | undefined
+  // One reader at a time: a second concurrent `next()` would mark a message as handled while it
+  // is still in the first reader's handler (and commit it).
+  let reading = false
+  let processing = false
 
   const rejectionOf = (message: AnyMessage, result: Extract<Awaited<ReturnType<StreamRuntime['records']['check']>>, { ok: false }>): KafkaRejection<AnyMessage> => ({
     topic: message.topic,
@@ -103,53 +111,73 @@ export function createVerifiedStream<P extends RejectionPolicy>(
   })
   const violationOf = (r: KafkaRejection<AnyMessage>): Violation => ({ reason: r.result.error.reason, error: r.result.error, tokenSha256: r.result.tokenSha256 })
 
-  const next = (): Promise<IteratorResult<IdctxMessage<P, any>>> =>
-    store.exit(async () => {
-      // The message handed out before was handled: for-await asks for the next one only then.
-      if (handed !== undefined && commitHandled) committer.mark(handed)
-      handed = undefined
-      for (;;) {
+  const next = (): Promise<IteratorResult<IdctxMessage<P, any>>> => {
+    if (reading) return Promise.reject(new TypeError('the verified stream has one reader at a time: await each next() (one for-await loop or one process())'))
+    reading = true
+    return store.exit(read).finally(() => {
+      reading = false
+    })
+  }
+
+  const read = async (): Promise<IteratorResult<IdctxMessage<P, any>>> => {
+    // The message handed out before was handled: for-await asks for the next one only then.
+    if (handed !== undefined && commitHandled) committer.mark(handed)
+    handed = undefined
+    for (;;) {
+      if (pending === undefined) {
         const r = await source.next()
         if (r.done === true) {
           if (commitHandled) await committer.flush()
           return { done: true, value: undefined }
         }
-        const message = r.value
-        if (raw.of(message.headers as object) === undefined) {
-          throw new ConfigError('consume options', [
-            { path: 'deserializers', message: 'idctx could not read the raw record: pass deserializers to consume(), not to the Consumer constructor (which overrides them), and no registry' },
-          ])
-        }
-        const result = await records.check({ topic: message.topic, partition: message.partition, message })
-        if (result.ok) {
-          const out = { ...message, identity: result.context } as IdctxMessage<P, any>
-          verdicts.set(out, result.context)
+        pending = r.value
+      }
+      const message = pending
+      if (raw.of(message.headers as object) === undefined) {
+        throw new ConfigError('consume options', [
+          { path: 'deserializers', message: 'idctx could not read the raw record: pass deserializers to consume(), not to the Consumer constructor (which overrides them), and no registry' },
+        ])
+      }
+      const result = await records.check({ topic: message.topic, partition: message.partition, message })
+      const unreadable = raw.failure(message.headers as object)
+      if (unreadable !== undefined && (result.ok || policy === 'audit')) {
+        // The application's deserializer could not read a message it would be handed: stop
+        // there, as the client does, without committing it (a rejected one follows its policy).
+        throw new Error(`a deserializer failed on ${kafkaCoordinates(message.topic, message.partition, String(message.offset))}`, { cause: unreadable.error })
+      }
+      if (result.ok) {
+        const out = { ...message, identity: result.context } as IdctxMessage<P, any>
+        verdicts.set(out, result.context)
+        handed = message
+        pending = undefined
+        return { done: false, value: out }
+      }
+      const rejection = rejectionOf(message, result)
+      switch (policy) {
+        case 'dead-letter':
+          await dispositions.deadLetter([rejection])
+          pending = undefined
+          if (commitHandled) committer.mark(message)
+          continue
+        case 'skip':
+          dispositions.report(rejection, 'skip')
+          pending = undefined
+          if (commitHandled) committer.mark(message)
+          continue
+        case 'fail':
+          dispositions.report(rejection, 'fail')
+          throw new RecordRejectedError(result.error, rejection.coordinates, result.tokenSha256)
+        case 'audit': {
+          dispositions.report(rejection, 'audit')
+          const out = { ...message, identity: undefined, violation: violationOf(rejection) } as IdctxMessage<P, any>
+          verdicts.set(out, undefined)
           handed = message
+          pending = undefined
           return { done: false, value: out }
         }
-        const rejection = rejectionOf(message, result)
-        switch (policy) {
-          case 'dead-letter':
-            await dispositions.deadLetter([rejection])
-            if (commitHandled) committer.mark(message)
-            continue
-          case 'skip':
-            dispositions.report(rejection, 'skip')
-            if (commitHandled) committer.mark(message)
-            continue
-          case 'fail':
-            dispositions.report(rejection, 'fail')
-            throw new RecordRejectedError(result.error, rejection.coordinates, result.tokenSha256)
-          case 'audit': {
-            dispositions.report(rejection, 'audit')
-            const out = { ...message, identity: undefined, violation: violationOf(rejection) } as IdctxMessage<P, any>
-            verdicts.set(out, undefined)
-            handed = message
-            return { done: false, value: out }
-          }
-        }
       }
-    })
+    }
+  }
 
   const runInContext = <T>(message: IdctxMessage<P, any>, fn: () => T): T => {
     if (message === null || typeof message !== 'object' || !verdicts.has(message)) {
@@ -176,7 +204,13 @@ export function createVerifiedStream<P extends RejectionPolicy>(
   return {
     [Symbol.asyncIterator]: () => iterator,
     async process(handler) {
-      for await (const message of iterator) await runInContext(message, () => handler(message))
+      if (processing) throw new TypeError('process() is already running on this stream: one reader at a time')
+      processing = true
+      try {
+        for await (const message of iterator) await runInContext(message, () => handler(message))
+      } finally {
+        processing = false
+      }
     },
     runInContext,
     async close() {
