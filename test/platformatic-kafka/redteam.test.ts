@@ -117,6 +117,22 @@ describe('@platformatic/kafka red team', () => {
     expect(seen).toEqual(['ok-0', 'ok-1', 'ok-3'])
   })
 
+  it('the dead-letter write waits for every in-sync replica (acks -1), as kafkajs does: a leader-only ack can be lost after the commit', async () => {
+    const { topic, dlq } = await h.createTopicWithDlq('pk-red-acks')
+    await fill(topic)
+    const flaky = flakyDeadLetter(pk.producer(), 0)
+    const consumer = wrapConsumer(pk.consumer(), { verifier: verifierFor([orders]), tenant: 'acme', deadLetter: { producer: flaky.producer } })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+    const seen: string[] = []
+    const done = stream.process((m) => void seen.push(m.key.toString()))
+    await waitFor('3 handled', () => seen.length >= 3)
+    await stream.close()
+    await done
+    expect(flaky.sends).toHaveLength(1)
+    expect(flaky.sends[0]?.acks).toBe(ProduceAcks.ALL)
+    expect((await h.readAll(dlq)).map((d) => d.key)).toEqual(['bad'])
+  })
+
   it('a value deserializer that throws on a hostile unsigned record: the record is dead-lettered as missing, the consumer goes on', async () => {
     const { topic, dlq } = await h.createTopicWithDlq('pk-red-poison')
     await fill(topic, '\u0000not json')

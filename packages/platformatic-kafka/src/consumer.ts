@@ -132,6 +132,10 @@ export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy =
         ? undefined
         : (target, rejections) =>
             producer.send({
+              // Acknowledged by every in-sync replica (ProduceAcks.ALL), as kafkajs's default: the
+              // offset is committed once this resolves, and a leader-only ack (this client's
+              // default) can be lost with the leader.
+              acks: -1,
               messages: rejections.map((r) => {
                 const record = raw.of(r.message.headers)
                 if (record === undefined) throw new TypeError('no raw record for a rejected message')
