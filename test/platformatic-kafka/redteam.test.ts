@@ -173,6 +173,27 @@ describe('@platformatic/kafka red team', () => {
     await stream.close().catch(() => undefined)
   })
 
+  it('producer: a message object changed after send() returned (same turn) is sent as it was when send was called', async () => {
+    const topic = await h.createTopic('pk-red-snap')
+    const signing = wrapProducer(pk.producer(), { signer: orders.signer })
+    const messages = [{ topic, key: b('k-1'), value: b('v-1') }]
+    const sent = signing.send({ messages }, { context: acme })
+    ;(messages[0] as { value: Buffer }).value = b('changed')
+    messages.push({ topic, key: b('k-2'), value: b('v-2') })
+    await sent
+    const observer = new RecordingObserver()
+    const consumer = wrapConsumer(pk.consumer(), { verifier: verifierFor([orders]), tenant: 'acme', policy: 'skip', observer })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+    const seen: string[] = []
+    const done = stream.process((m) => void seen.push(`${m.key.toString()}=${m.value.toString()}`))
+    await waitFor('1 record', () => seen.length + observer.dispositions.length >= 1)
+    await new Promise((r) => setTimeout(r, 500))
+    await stream.close()
+    await done
+    expect(observer.dispositions.map((d) => d.reason)).toEqual([])
+    expect(seen).toEqual(['k-1=v-1'])
+  })
+
   it('two concurrent process() calls on one stream are refused (they would commit messages still in a handler)', async () => {
     const topic = await h.createTopic('pk-red-twice')
     await fill(topic)

@@ -147,6 +147,15 @@ function checkBytes(v: unknown, what: string): void {
 
 type AnyMessage = MessageToProduce<unknown, unknown, unknown, unknown>
 
+/** A shallow copy of a message and of its header Map or object (the bytes themselves are not copied). */
+function snapshot(m: AnyMessage): AnyMessage {
+  if (typeof m !== 'object' || m === null) return m
+  const h = m.headers as unknown
+  if (h instanceof Map) return { ...m, headers: new Map(h) as never }
+  if (typeof h === 'object' && h !== null) return { ...m, headers: { ...(h as Record<string, unknown>) } as never }
+  return { ...m }
+}
+
 interface PreparedCall {
   readonly bindings: readonly MessageBinding[]
   readonly context: IdentityContext | undefined
@@ -238,9 +247,12 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
     try {
       if (typeof call === 'function') throw new TypeError('the callback form of send is not wrapped: use the promise it returns')
       if (typeof request !== 'object' || request === null || !Array.isArray(request.messages)) throw new TypeError('send needs { messages: [...] }')
-      const messages = request.messages
+      // A snapshot of the messages and their headers as they are now: the call is signed and
+      // handed to the client on a later turn, and what is sent must be what was checked and bound
+      // (a caller reusing its array or message objects after `send` returned changes nothing).
+      const messages = request.messages.map(snapshot)
       const prep = prepare(messages, call)
-      const deliver = (out: AnyMessage[] | undefined) => producer.send(out === undefined ? request : { ...request, messages: out })
+      const deliver = (out: AnyMessage[] | undefined) => producer.send({ ...request, messages: out ?? messages })
       if (turn === undefined) {
         return deliver(prep.context === undefined ? undefined : signed(messages, prep, signer.sign(prep.context, prep.bindings)))
       }
