@@ -173,6 +173,25 @@ describe('@platformatic/kafka red team', () => {
     await stream.close().catch(() => undefined)
   })
 
+  it('string header deserializers collapse a repeated idctx in the Map; the raw record still says duplicate', async () => {
+    const topic = await h.createTopic('pk-red-strdup')
+    const token = orders.signer.sign(acme, [{ destination: `kafka:${topic}`, leaf: (await import('@idctx/core')).kafkaLeaf(topic, 'k', 'v') }]).token
+    const headers = new Map<Buffer, Buffer>([
+      [b('idctx'), b(token)],
+      [b('idctx'), b(token)],
+    ])
+    await pk.producer().send({ messages: [{ topic, key: b('k'), value: b('v'), headers }] })
+    const observer = new RecordingObserver()
+    const consumer = wrapConsumer(pk.consumer(), { verifier: verifierFor([orders]), tenant: 'acme', policy: 'audit', observer })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', deserializers: stringDeserializers })
+    const seen: [string | undefined, string | undefined][] = []
+    const done = stream.process((m) => void seen.push([m.violation?.reason, currentContext()?.sub]))
+    await waitFor('1 handled', () => seen.length >= 1)
+    await stream.close()
+    await done
+    expect(seen).toEqual([[ReasonCode.Duplicate, undefined]])
+  })
+
   it('producer: a message object changed after send() returned (same turn) is sent as it was when send was called', async () => {
     const topic = await h.createTopic('pk-red-snap')
     const signing = wrapProducer(pk.producer(), { signer: orders.signer })
@@ -192,6 +211,70 @@ describe('@platformatic/kafka red team', () => {
     await done
     expect(observer.dispositions.map((d) => d.reason)).toEqual([])
     expect(seen).toEqual(['k-1=v-1'])
+  })
+
+  it('batch profile: concurrent sends of one turn from different users each verify as their own user', async () => {
+    const topic = await h.createTopic('pk-red-users')
+    const signing = wrapProducer(pk.producer(), { signer: orders.signer })
+    const users = Array.from({ length: 12 }, (_, i) => `u-${i}`)
+    await Promise.all(users.map((sub) => signing.send({ messages: [{ topic, key: b(sub), value: b(`v-${sub}`) }] }, { context: { sub, tid: 'acme', txn: `t-${sub}` } })))
+    const consumer = wrapConsumer(pk.consumer(), { verifier: verifierFor([orders]), tenant: 'acme', policy: 'fail' })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+    const seen: string[] = []
+    const done = stream.process(async (m) => {
+      await new Promise((r) => setTimeout(r, 1))
+      seen.push(`${m.key.toString()}:${m.identity.sub}:${currentContext()?.sub}:${currentContext()?.txn}`)
+    })
+    await waitFor('all users', () => seen.length >= users.length)
+    await stream.close()
+    await done
+    expect(seen.sort()).toEqual(users.map((u) => `${u}:${u}:${u}:t-${u}`).sort())
+  })
+
+  it('break out of a for-await mid-batch: the message in hand is not committed, the next consumer gets it again', async () => {
+    const topic = await h.createTopic('pk-red-break')
+    const signing = wrapProducer(pk.producer(), { signer: orders.signer })
+    await signing.send({ messages: Array.from({ length: 6 }, (_, i) => ({ topic, key: b(`k-${i}`), value: b(`v-${i}`) })) }, { context: acme })
+    const groupId = uniqueName('pk-red-break-g')
+    const consumer = wrapConsumer(pk.consumer(groupId), { verifier: verifierFor([orders]), tenant: 'acme', policy: 'fail' })
+    const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest' })
+    for await (const m of stream) {
+      if (m.key.toString() === 'k-2') break
+    }
+    await stream.close().catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(await h.committedOffset(groupId, topic)).toBe(2)
+  })
+
+  it('close() during a slow dead-letter write: nothing at or past the rejected message is committed before the write is acknowledged', async () => {
+    const { topic, dlq } = await h.createTopicWithDlq('pk-red-slow')
+    await fill(topic)
+    const groupId = uniqueName('pk-red-slow-g')
+    const real = pk.producer()
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((r) => (release = r))
+    let writing = false
+    const slow = {
+      async send(o: SendOptions<Buffer, Buffer, Buffer, Buffer>) {
+        writing = true
+        await gate
+        return real.send(o)
+      },
+    }
+    const consumer = wrapConsumer(pk.consumer(groupId), { verifier: verifierFor([orders]), tenant: 'acme', deadLetter: { producer: slow } })
+    const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest' })
+    const seen: string[] = []
+    const done = settle(stream.process((m) => void seen.push(m.key.toString())))
+    await waitFor('dead-letter write started', () => writing)
+    await stream.close()
+    await new Promise((r) => setTimeout(r, 300))
+    expect(await h.committedOffset(groupId, topic)).toBe(2)
+    release()
+    await done
+    await new Promise((r) => setTimeout(r, 300))
+    expect(await h.committedOffset(groupId, topic)).toBeLessThanOrEqual(3)
+    expect(seen).toEqual(['ok-0', 'ok-1'])
+    expect((await h.readAll(dlq)).map((d) => d.key)).toEqual(['bad'])
   })
 
   it('two concurrent process() calls on one stream are refused (they would commit messages still in a handler)', async () => {
