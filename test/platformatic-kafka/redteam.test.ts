@@ -277,6 +277,21 @@ describe('@platformatic/kafka red team', () => {
     expect((await h.readAll(dlq)).map((d) => d.key)).toEqual(['bad'])
   })
 
+  it('a dead-letter topic function that returns the source topic is refused, not an endless loop of copies', async () => {
+    const topic = await h.createTopic('pk-red-loop')
+    await fill(topic)
+    const groupId = uniqueName('pk-red-loop-g')
+    const consumer = wrapConsumer(pk.consumer(groupId), { verifier: verifierFor([orders]), tenant: 'acme', deadLetter: { producer: pk.producer(), topic: (t) => t } })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+    const seen: string[] = []
+    const error = await settle(stream.process((m) => void seen.push(m.key.toString())))
+    await stream.close().catch(() => undefined)
+    expect(error).toBeInstanceOf(DeadLetterError)
+    expect(seen).toEqual(['ok-0', 'ok-1'])
+    expect(await h.recordCount(topic)).toBe(4)
+    expect(await h.committedOffset(groupId, topic)).toBeLessThanOrEqual(2)
+  })
+
   it('two concurrent process() calls on one stream are refused (they would commit messages still in a handler)', async () => {
     const topic = await h.createTopic('pk-red-twice')
     await fill(topic)

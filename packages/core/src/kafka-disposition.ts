@@ -109,6 +109,10 @@ export function createKafkaDispositions<M>(options: KafkaDispositionsOptions<M>)
       if (write === undefined) throw new TypeError('the dead-letter policy needs deadLetter.producer')
       const target = targetOf(first.topic)
       try {
+        // A dead-letter topic that is a source topic of the rejections would feed every copy
+        // (still carrying its rejected token) back to this consumer: rejected again, written
+        // again, forever. Refused before anything is written.
+        if (rejections.some((r) => r.topic === target)) throw new TypeError(`the dead-letter topic of ${first.topic} is ${target} itself`)
         await write(target, rejections)
       } catch (e) {
         throw new DeadLetterError(
