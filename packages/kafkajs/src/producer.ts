@@ -370,8 +370,16 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
       }
     }
     if (bindings.length === 0) return unsigned
+    // The records as they are now, signed now: with the batch profile they are sent a turn later,
+    // and a caller that reuses its message objects or array after `send` returned must not send
+    // records other than those signed (a changed value would be binding_mismatch, an added
+    // message would travel under a token that does not cover it). Buffer contents are not copied.
+    const snapshot = groups.map((group) => ({
+      ...group,
+      messages: group.messages.map((m): Message => (m.headers === undefined ? { ...m } : { ...m, headers: { ...m.headers } })),
+    }))
     // The traceparent of the call's own span, read now: the records may be sent a turn later.
-    return { groups, bindings, context, traceparent: traceparentOf?.() }
+    return { groups: snapshot, bindings, context, traceparent: traceparentOf?.() }
   }
 
   /** Copies of the call's records with the carriers in their headers. */

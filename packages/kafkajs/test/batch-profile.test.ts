@@ -101,6 +101,27 @@ describe('wrapProducer: one signature per event-loop turn', () => {
     )
   })
 
+  it('sends what was signed when send was called, whatever the caller does with its objects before the turn ends', async () => {
+    for (const batchProfile of [true, false]) {
+      const { raw, producer } = setup({ batchProfile })
+      const messages: Message[] = [{ key: 'a', value: 'original', headers: { keep: 'me' } }]
+      const other = producer.send({ topic: TOPIC, messages: [{ key: 'o', value: 'other' }] }, { context: user(2) })
+      const sent = producer.send({ topic: TOPIC, messages }, { context: user(1) })
+      // The caller reuses its objects at once: a new value, a new header, one more message.
+      ;(messages[0] as Message).value = 'changed'
+      ;((messages[0] as Message).headers as Record<string, string>).extra = 'x'
+      messages.push({ key: 'b', value: 'pushed' })
+      await Promise.all([other, sent])
+      const out = raw.sentMessages()
+      expect(out.map((m) => String(m.value))).toEqual(['other', 'original'])
+      expect(out[1]?.headers?.keep).toBe('me')
+      expect(out[1]?.headers?.extra).toBeUndefined()
+      const { seen, reasons } = await consume(out)
+      expect(reasons).toEqual([])
+      expect(seen.map((x) => [x.value, x.identity?.sub])).toEqual([['other', 'u-2'], ['original', 'u-1']])
+    }
+  })
+
   it('a send alone in its turn emits the single profile, exactly as before (no idctx-ctx, no proof)', async () => {
     const { raw, producer, signed } = setup()
     await producer.send({ topic: TOPIC, messages: [{ key: 'k', value: 'v' }] }, { context: user(1) })
