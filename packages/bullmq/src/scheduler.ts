@@ -42,8 +42,10 @@ export function signedSchedulerTemplate(
   const t = (template ?? {}) as Template
   const name = t.name ?? schedulerId
   if (typeof name !== 'string') throw new TypeError('a job scheduler template name must be a string')
-  // BullMQ stores `data ?? {}`: sign exactly that.
-  const data = signableData(t.data ?? undefined)
+  // BullMQ stores `data ?? {}`: sign exactly that, copied now (BullMQ serializes it only after
+  // awaiting its connection: a caller changing its template meanwhile must not make the stored
+  // data differ from the data the grant binds). JSON data, so a JSON round trip copies it exactly.
+  const data = JSON.parse(JSON.stringify(signableData(t.data ?? undefined))) as Record<string, unknown>
   const lifetime = call?.grantLifetimeSeconds
   if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
     throw new ConfigError('upsertJobScheduler options', [{ path: 'grantLifetimeSeconds', message: 'must be a positive whole number of seconds' }])

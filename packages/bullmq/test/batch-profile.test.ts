@@ -60,6 +60,40 @@ describe('wrapQueue: the adds of one event-loop turn share one signature', () =>
     expect(await process(datas)).toEqual(Array.from({ length: 50 }, (_, i) => `u-${i}/${user(i).tid}/txn-${i}`))
   })
 
+  it('stores the data that was signed when add was called, whatever the caller does with its objects before the turn ends', async () => {
+    for (const batchProfile of [true, false]) {
+      const { calls, queue } = setup({ batchProfile })
+      const data = { invoiceId: 'inv-1', lines: [{ sku: 'a', qty: 1 }] }
+      const bulk = [{ name: 'invoice', data: { invoiceId: 'inv-2', total: 2 } }]
+      const other = queue.add('invoice', { invoiceId: 'inv-0' }, {}, { context: user(2) })
+      const added = queue.add('invoice', data, {}, { context: user(1) })
+      const addedBulk = queue.addBulk(bulk, { context: user(3) })
+      // The caller reuses its objects at once: top level, nested, and the bulk job's data.
+      data.invoiceId = 'changed'
+      ;(data.lines[0] as { qty: number }).qty = 99
+      ;(bulk[0] as { data: { total: number } }).data.total = 999
+      await Promise.all([other, added, addedBulk])
+      const datas = addedData(calls)
+      expect(datas.map(({ __idctx, ...rest }) => rest)).toEqual([
+        { invoiceId: 'inv-0' },
+        { invoiceId: 'inv-1', lines: [{ sku: 'a', qty: 1 }] },
+        { invoiceId: 'inv-2', total: 2 },
+      ])
+      expect(await process(datas)).toEqual(['u-2/acme/txn-2', 'u-1/globex/txn-1', 'u-3/globex/txn-3'])
+    }
+  })
+
+  it('a scheduler template is stored as it was when its grant was signed', async () => {
+    const { calls, queue } = setup()
+    const data = { report: { kind: 'daily', rows: 10 } }
+    const upserted = queue.upsertJobScheduler('nightly', { every: 1000 }, { name: 'report', data }, { context: user(1) })
+    data.report.rows = 99
+    await upserted
+    const stored = ((calls.added[0] as unknown[])[3] as { data: Record<string, unknown> }).data
+    expect(stored.report).toEqual({ kind: 'daily', rows: 10 })
+    expect(decodeCarrier(stored.__idctx)).toMatchObject({ kind: 'grant' })
+  })
+
   it('an add alone in its turn keeps the single profile: __idctx is the bare token', async () => {
     const { signed, calls, queue } = setup()
     await queue.add('invoice', { n: 1 }, {}, { context: user(1) })
