@@ -141,7 +141,8 @@ describe('@platformatic/kafka red team', () => {
     const stream = await consumer.consume({
       topics: [topic],
       mode: 'earliest',
-      deserializers: { key: (k?: Buffer) => k?.toString('utf8'), value: (v?: Buffer) => JSON.parse(v?.toString('utf8') ?? 'null') as unknown },
+      // The test's consumer is typed for Buffers; these deserializers give other types on purpose.
+      deserializers: { key: (k?: Buffer) => k?.toString('utf8'), value: (v?: Buffer) => JSON.parse(v?.toString('utf8') ?? 'null') as unknown } as never,
     })
     const seen: [string, unknown][] = []
     const done = settle(stream.process((m) => void seen.push([m.key as string, m.value])))
@@ -163,7 +164,7 @@ describe('@platformatic/kafka red team', () => {
     await signing.send({ messages: [{ topic, key: b('c'), value: b('{"n":2}') }] }, { context: acme })
     const groupId = uniqueName('pk-red-poison-ok-g')
     const consumer = wrapConsumer(pk.consumer(groupId), { verifier: verifierFor([orders]), tenant: 'acme', policy: 'skip' })
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', deserializers: { value: (v?: Buffer) => JSON.parse(v?.toString('utf8') ?? 'null') as unknown } })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', deserializers: { value: (v?: Buffer) => JSON.parse(v?.toString('utf8') ?? 'null') as unknown } as never })
     const seen: unknown[] = []
     const error = await settle(stream.process((m) => void seen.push(m.value)))
     expect(error).toBeInstanceOf(Error)
@@ -183,7 +184,7 @@ describe('@platformatic/kafka red team', () => {
     await pk.producer().send({ messages: [{ topic, key: b('k'), value: b('v'), headers }] })
     const observer = new RecordingObserver()
     const consumer = wrapConsumer(pk.consumer(), { verifier: verifierFor([orders]), tenant: 'acme', policy: 'audit', observer })
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', deserializers: stringDeserializers })
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', deserializers: stringDeserializers as never })
     const seen: [string | undefined, string | undefined][] = []
     const done = stream.process((m) => void seen.push([m.violation?.reason, currentContext()?.sub]))
     await waitFor('1 handled', () => seen.length >= 1)
