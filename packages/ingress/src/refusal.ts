@@ -1,3 +1,5 @@
+import { ReasonCode } from '@idctx/core'
+
 /**
  * Why an HTTP request was refused at the edge or at a service hop. The token and hop reasons are
  * the stable idctx reason codes (docs/reason-codes.md; every one of them is here); the edge adds three of its own for what a
@@ -10,31 +12,13 @@
  * ```
  */
 export const IngressReason = {
-  Missing: 'missing',
-  Duplicate: 'duplicate',
+  // Every idctx reason code, from core (one list: a code core adds is an ingress reason too, and
+  // DESCRIPTIONS below must then describe it, or this package does not compile).
+  ...ReasonCode,
   InvalidRequest: 'invalid_request',
-  Oversize: 'oversize',
-  Malformed: 'malformed',
-  WrongTyp: 'wrong_typ',
-  AlgNotAllowed: 'alg_not_allowed',
-  HeaderNotAllowed: 'header_not_allowed',
-  UnknownKid: 'unknown_kid',
-  BadSignature: 'bad_signature',
-  MissingClaim: 'missing_claim',
-  WrongIssuer: 'wrong_issuer',
-  WrongAudience: 'wrong_audience',
-  Expired: 'expired',
-  NotYetValid: 'not_yet_valid',
-  LifetimeExceeded: 'lifetime_exceeded',
-  BindingMismatch: 'binding_mismatch',
   NoSubject: 'no_subject',
   NoTenant: 'no_tenant',
   AmbiguousTenant: 'ambiguous_tenant',
-  TenantMismatch: 'tenant_mismatch',
-  ActorNotAllowed: 'actor_not_allowed',
-  InsufficientScope: 'insufficient_scope',
-  Revoked: 'revoked',
-  Replayed: 'replayed',
 } as const
 
 /**
