@@ -18,6 +18,12 @@ export function strictUtf8(bytes: Buffer): string | undefined {
  * skipped) so that no parser or schema recursion ever meets a deeper value.
  */
 export function nestsDeeperThan(text: string, max: number): boolean {
+  // Depth never exceeds the number of opening brackets: a text with at most `max` of them (the
+  // usual claim set has 1 to 3) needs no scan. Brackets inside strings only make this count larger.
+  let opening = 0
+  for (let i = text.indexOf('{'); i !== -1 && opening <= max; i = text.indexOf('{', i + 1)) opening++
+  for (let i = text.indexOf('['); i !== -1 && opening <= max; i = text.indexOf('[', i + 1)) opening++
+  if (opening <= max) return false
   let depth = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
