@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { verifiedContext, type VerifiedContext } from './context.js'
 import { ConfigError, type KeyError, VerificationError } from './errors.js'
 import type { Algorithm, IdctxKey, Jwks } from './keys.js'
@@ -419,14 +419,24 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     if (entry !== undefined) cache.evict(token, entry)
     // Single flight: the records of one send usually arrive together, and only the first of them
-    // checks the signature; the others wait for its result.
+    // checks the signature; the others wait for its result — or, when the key was at hand and the
+    // check finished synchronously, find it in the cache.
     const flightKey = accepted === 'message' ? token : `${accepted}\0${token}`
     let flight = inflight.get(flightKey)
     if (flight === undefined) {
-      const leader: Known = { tokenSha256: createHash('sha256').update(raw).digest('hex') }
-      const promise = verifyToken(token, leader, accepted).then((r) => {
-        if (!(r instanceof Fail)) cache.add(token, r)
-        return r
+      // What the token check learns goes to a record of its own: the messages waiting on it copy
+      // it, never what a message's own checks add afterwards.
+      const leader: Known = { tokenSha256: hash('sha256', raw, 'hex') }
+      const r = verifyToken(token, leader, accepted)
+      if (!(r instanceof Promise)) {
+        Object.assign(known, leader)
+        if (r instanceof Fail) return r
+        cache.add(token, r)
+        return checkMessage(input, r, false, deferred, known)
+      }
+      const promise = r.then((v) => {
+        if (!(v instanceof Fail)) cache.add(token, v)
+        return v
       })
       flight = { promise, known: leader }
       inflight.set(flightKey, flight)

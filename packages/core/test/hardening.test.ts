@@ -446,9 +446,34 @@ describe('verifyMany: one replay-store call per batch, same verdicts as verify',
 })
 
 describe('performance guards that must not change verdicts', () => {
-  it('single flight: 50 concurrent verifications of one uncached token look its key up once', async () => {
-    let lookups = 0
-    const source = { get: (kid: string) => (lookups++, kid === ring.EdDSA.kid ? ring.EdDSA : undefined) }
+  it('single flight: 50 concurrent verifications of one uncached token check its signature once', async () => {
+    const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: [ring.EdDSA] }, clock })
+    const leaves = Array.from({ length: 50 }, (_, i) => kafkaLeaf(TOPIC, `k${i}`, `v${i}`))
+    const signed = ordersSigner(ring.EdDSA).sign(CONTEXT, leaves.map((leaf) => ({ destination: DEST, leaf })))
+    const results = await Promise.all(
+      leaves.map((leaf, i) => verifier.verify({ tokens: [signed.token], proof: signed.proofs[i], destination: DEST, leaf, expectedTenant: 'acme' })),
+    )
+    expect(results.map(reasonOf)).toEqual(Array(50).fill('ok'))
+    expect(results.filter((r) => r.ok && !r.cached)).toHaveLength(1)
+    // A failing token: every verification gets the same verdict and the same token hash.
+    const bad = forge(ring, { claimsPatch: { aud: 'other' } })
+    const failed = await Promise.all(Array.from({ length: 5 }, () => verifier.verify(baseInput(bad))))
+    expect(failed.map(reasonOf)).toEqual(Array(5).fill('wrong_audience'))
+    expect(new Set(failed.map((r) => r.tokenSha256)).size).toBe(1)
+  })
+
+  it('single flight with a key source that must be asked: one resolve, one signature check, for 50 waiting verifications', async () => {
+    let resolves = 0
+    let learned = false
+    const source = {
+      get: (kid: string) => (learned && kid === ring.EdDSA.kid ? ring.EdDSA : undefined),
+      resolve: async (kid: string) => {
+        resolves++
+        await new Promise((r) => setTimeout(r, 20))
+        learned = true
+        return kid === ring.EdDSA.kid ? ring.EdDSA : undefined
+      },
+    }
     const verifier = createVerifier({ audience: AUD, issuers: { [ISS]: source }, clock })
     const leaves = Array.from({ length: 50 }, (_, i) => kafkaLeaf(TOPIC, `k${i}`, `v${i}`))
     const signed = ordersSigner(ring.EdDSA).sign(CONTEXT, leaves.map((leaf) => ({ destination: DEST, leaf })))
@@ -456,12 +481,10 @@ describe('performance guards that must not change verdicts', () => {
       leaves.map((leaf, i) => verifier.verify({ tokens: [signed.token], proof: signed.proofs[i], destination: DEST, leaf, expectedTenant: 'acme' })),
     )
     expect(results.map(reasonOf)).toEqual(Array(50).fill('ok'))
-    expect(lookups).toBe(1)
-    // A failing token: every waiter gets the same verdict and the same token hash.
-    const bad = forge(ring, { claimsPatch: { aud: 'other' } })
-    const failed = await Promise.all(Array.from({ length: 5 }, () => verifier.verify(baseInput(bad))))
-    expect(failed.map(reasonOf)).toEqual(Array(5).fill('wrong_audience'))
-    expect(new Set(failed.map((r) => r.tokenSha256)).size).toBe(1)
+    expect(resolves).toBe(1)
+    // Every waiter reports the token's hash and kid, from the one check they shared.
+    expect(new Set(results.map((r) => r.tokenSha256)).size).toBe(1)
+    expect(results.filter((r) => r.ok && !r.cached)).toHaveLength(50)
   })
 
   it('a grant and a message token with the same text are never confused by the single flight', async () => {

@@ -1,12 +1,13 @@
-import { BATCH_REQUIRED_CLAIMS, batchClaimsSchema, PER_MESSAGE_CLAIMS, type BatchClaims } from '../../batch-context.js'
-import { actorDepth, claimsSchema, REQUIRED_CLAIMS, type IdctxClaims } from '../../claims.js'
+import { BATCH_REQUIRED_CLAIMS, PER_MESSAGE_CLAIMS, type BatchClaims } from '../../batch-context.js'
+import { actorDepth, REQUIRED_CLAIMS, type IdctxClaims } from '../../claims.js'
 import type { Algorithm } from '../../keys.js'
 import { decodeBase64url } from '../base64url.js'
 import { verifyBytes } from '../jws.js'
 import { ReasonCode } from '../../reason-codes.js'
+import { shapeBatchClaims, shapeClaims } from './claim-shape.js'
 import { Fail, TYP, wantedTyp, type Accepted, type Entry, type Known, type TokenKind } from './checked.js'
 import { nestsDeeperThan, parseJsonObject, strictUtf8 } from './json.js'
-import type { KeyLookup } from './key-lookup.js'
+import type { FoundKey, KeyLookup } from './key-lookup.js'
 import { memberName, type VerifierConfig } from './options.js'
 
 const ALLOWED_HEADER = new Set(['alg', 'kid', 'typ'])
@@ -16,9 +17,11 @@ const MAX_HEADER_NESTING = 2
 /**
  * Steps 2–6 of the verification order: what depends on the token alone (the cacheable part).
  * `accepted` says which `typ`s the call takes: `message` both profiles of message tokens
- * (`idctx+jwt`, `idctx-batch+jwt`), `grant` only grants.
+ * (`idctx+jwt`, `idctx-batch+jwt`), `grant` only grants. The result is a plain value when the
+ * kid's key was at hand (static keys, a key set, a fetched JWKS), a promise only when a key source
+ * had to be asked.
  */
-export type TokenCheck = (token: string, known: Known, accepted: Accepted) => Promise<Entry | Fail>
+export type TokenCheck = (token: string, known: Known, accepted: Accepted) => Entry | Fail | Promise<Entry | Fail>
 
 /** The token kind a header `typ` names when the call accepts it, else undefined. */
 function kindOf(typ: unknown, accepted: Accepted): TokenKind | undefined {
@@ -28,10 +31,17 @@ function kindOf(typ: unknown, accepted: Accepted): TokenKind | undefined {
   return undefined
 }
 
+/** A header segment's parse: the JSON object, or undefined when it is not one. */
+type HeaderParse = Record<string, unknown> | undefined
+/** Distinct header segments remembered (an issuer's tokens share a handful: one per kid, alg, typ). */
+const HEADER_CACHE_SIZE = 256
+/** Longest header segment remembered; a legitimate one is under 150 characters. */
+const HEADER_CACHE_MAX_LENGTH = 512
+
 /**
  * Builds steps 2–6: compact syntax, `typ`, `alg` and header members, the kid of a trusted issuer
- * (with one refresh on a miss), the signature, the claims' shape (zod, after the signature),
- * issuer and audience.
+ * (with one refresh on a miss), the signature, the claims' shape (after the signature), issuer
+ * and audience.
  */
 export function createTokenCheck(
   o: VerifierConfig,
@@ -39,29 +49,23 @@ export function createTokenCheck(
   keys: KeyLookup,
   maxPayloadNesting: number,
 ): TokenCheck {
-  /** Steps 2–6: everything that depends on the token alone, cached by token string. */
-  return async (token, known, accepted) => {
-    const parts = token.split('.')
-    if (parts.length !== 3) return new Fail(ReasonCode.Malformed, 'token is not a compact JWS')
-    const [h64, p64, s64] = parts as [string, string, string]
-    const header = parseJsonObject(h64, MAX_HEADER_NESTING)
-    if (header === undefined) return new Fail(ReasonCode.Malformed, 'token header is not a base64url JSON object')
-    const kind = kindOf(header.typ, accepted)
-    if (kind === undefined) return new Fail(ReasonCode.WrongTyp, `token typ is not ${wantedTyp(accepted)}`, 'typ')
-    const alg = header.alg
-    if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) {
-      return new Fail(ReasonCode.AlgNotAllowed, 'token alg is not allowed', 'alg')
+  // Header parses are pure functions of the segment: remembering them saves a base64url decode and
+  // a JSON parse per uncached token. Parsed objects are frozen, so no caller can alter a shared one.
+  const headers = new Map<string, HeaderParse>()
+  const headerOf = (h64: string): HeaderParse => {
+    let parsed = headers.get(h64)
+    if (parsed !== undefined || headers.has(h64)) return parsed
+    parsed = parseJsonObject(h64, MAX_HEADER_NESTING)
+    if (parsed !== undefined) Object.freeze(parsed)
+    if (h64.length <= HEADER_CACHE_MAX_LENGTH) {
+      if (headers.size >= HEADER_CACHE_SIZE) headers.clear()
+      headers.set(h64, parsed)
     }
-    for (const name of Object.keys(header)) {
-      if (!ALLOWED_HEADER.has(name)) return new Fail(ReasonCode.HeaderNotAllowed, 'token header has a member other than alg, kid, typ', memberName(name))
-    }
-    const kid = header.kid
-    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
-      return new Fail(ReasonCode.UnknownKid, 'token kid is absent or invalid', 'kid')
-    }
-    let unverified: Record<string, unknown> | null | undefined
-    const payloadHint = () => (unverified ??= parseJsonObject(p64, maxPayloadNesting) ?? null)
-    const found = await keys.lookupKey(kid, payloadHint)
+    return parsed
+  }
+
+  /** Steps 5–6 once the key is known: signature, claims' shape, issuer, audience. */
+  const withKey = (found: FoundKey | undefined, h64: string, p64: string, s64: string, kind: TokenKind, alg: string, kid: string, known: Known): Entry | Fail => {
     if (found === undefined) return new Fail(ReasonCode.UnknownKid, 'no trusted issuer has this kid', 'kid')
     known.kid = kid
     if (found.key.alg !== alg) return new Fail(ReasonCode.UnknownKid, 'the key for this kid is not for this alg', 'alg')
@@ -84,7 +88,7 @@ export function createTokenCheck(
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
       return new Fail(ReasonCode.Malformed, 'payload is not a JSON object')
     }
-    const parsed = kind === 'batch' ? batchClaims(payload) : messageClaims(payload)
+    const parsed = kind === 'batch' ? batchClaims(payload as Record<string, unknown>) : messageClaims(payload as Record<string, unknown>)
     if (parsed instanceof Fail) return parsed
     const claims = parsed
     if (claims.exp <= claims.iat) return new Fail(ReasonCode.Malformed, 'exp is not after iat', 'exp')
@@ -105,38 +109,61 @@ export function createTokenCheck(
     }
     return kind === 'batch' ? { ...base, kind, claims: claims as BatchClaims } : { ...base, kind, claims: claims as IdctxClaims }
   }
+
+  /** Steps 2–6: everything that depends on the token alone, cached by token string. */
+  return (token, known, accepted) => {
+    const parts = token.split('.')
+    if (parts.length !== 3) return new Fail(ReasonCode.Malformed, 'token is not a compact JWS')
+    const [h64, p64, s64] = parts as [string, string, string]
+    const header = headerOf(h64)
+    if (header === undefined) return new Fail(ReasonCode.Malformed, 'token header is not a base64url JSON object')
+    const kind = kindOf(header.typ, accepted)
+    if (kind === undefined) return new Fail(ReasonCode.WrongTyp, `token typ is not ${wantedTyp(accepted)}`, 'typ')
+    const alg = header.alg
+    if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) {
+      return new Fail(ReasonCode.AlgNotAllowed, 'token alg is not allowed', 'alg')
+    }
+    for (const name of Object.keys(header)) {
+      if (!ALLOWED_HEADER.has(name)) return new Fail(ReasonCode.HeaderNotAllowed, 'token header has a member other than alg, kid, typ', memberName(name))
+    }
+    const kid = header.kid
+    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) {
+      return new Fail(ReasonCode.UnknownKid, 'token kid is absent or invalid', 'kid')
+    }
+    // The payload is read before its signature only to pick between issuers sharing a kid, and to
+    // tell a key source when the token was issued; nothing else trusts it.
+    let unverified: Record<string, unknown> | null | undefined
+    const payloadHint = () => (unverified ??= parseJsonObject(p64, maxPayloadNesting) ?? null)
+    const found = keys.findKey(kid, () => payloadHint()?.iss ?? null)
+    if (found !== undefined) return withKey(found, h64, p64, s64, kind, alg, kid, known)
+    return keys.lookupKey(kid, payloadHint).then((k) => withKey(k, h64, p64, s64, kind, alg, kid, known))
+  }
 }
 
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k)
 
 /** A single-profile token's (or a grant's) claims: every required claim, then the schema. */
-function messageClaims(payload: object): IdctxClaims | Fail {
+function messageClaims(payload: Record<string, unknown>): IdctxClaims | Fail {
   for (const c of REQUIRED_CLAIMS) {
     if (!hasOwn(payload, c)) return new Fail(ReasonCode.MissingClaim, `claim ${c} is missing`, c)
   }
-  const parsed = claimsSchema.safeParse(payload)
-  if (!parsed.success) {
-    const claim = String(parsed.error.issues[0]?.path[0] ?? '')
-    return new Fail(ReasonCode.Malformed, `claim ${claim} has the wrong shape`, claim)
-  }
-  return parsed.data
+  const parsed = shapeClaims(payload)
+  if (!parsed.ok) return new Fail(ReasonCode.Malformed, `claim ${parsed.claim} has the wrong shape`, parsed.claim)
+  return parsed.value
 }
 
 /**
  * A batch-profile token's claims: every required claim, no per-user claim (those travel in each
  * message's context record, and a token carrying one is of neither profile), then the schema.
  */
-function batchClaims(payload: object): BatchClaims | Fail {
+function batchClaims(payload: Record<string, unknown>): BatchClaims | Fail {
   for (const c of BATCH_REQUIRED_CLAIMS) {
     if (!hasOwn(payload, c)) return new Fail(ReasonCode.MissingClaim, `claim ${c} is missing`, c)
   }
   for (const c of PER_MESSAGE_CLAIMS) {
     if (hasOwn(payload, c)) return new Fail(ReasonCode.Malformed, `claim ${c} belongs in the context record, not in a batch-profile token`, c)
   }
-  const parsed = batchClaimsSchema.safeParse(payload)
-  if (!parsed.success) {
-    const claim = String(parsed.error.issues[0]?.path[0] ?? '')
-    return new Fail(ReasonCode.Malformed, `claim ${claim} has the wrong shape`, claim)
-  }
-  return parsed.data
+  const parsed = shapeBatchClaims(payload)
+  if (!parsed.ok) return new Fail(ReasonCode.Malformed, `claim ${parsed.claim} has the wrong shape`, parsed.claim)
+  return parsed.value
 }
