@@ -28,42 +28,56 @@ function describe(value: unknown): string {
   return `a ${typeof value}`
 }
 
-/** Walks a value and throws on the first thing `JSON.stringify` would not store as it is. */
-function assertJson(value: unknown, path: string, seen: Set<object>): void {
+/**
+ * Walks a value and throws on the first thing `JSON.stringify` would not store as it is. With
+ * `copy`, returns what `JSON.parse(JSON.stringify(value))` would give — in the same walk, which
+ * costs a fraction of the round trip — else the value itself.
+ */
+function assertJson(value: unknown, path: string, seen: Set<object>, copy: boolean): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
-      return
+      return value
     case 'number':
       if (!Number.isFinite(value)) throw unsignable(path, value)
-      return
+      // JSON writes -0 as 0.
+      return copy && value === 0 ? 0 : value
     case 'object':
       break
     default:
       throw unsignable(path, value)
   }
-  if (value === null) return
+  if (value === null) return value
   if (seen.has(value)) throw new SigningError(`job data is not signable: ${path} is a circular reference`)
   if (Array.isArray(value)) {
     seen.add(value)
+    const out: unknown[] | undefined = copy ? new Array<unknown>(value.length) : undefined
     for (let i = 0; i < value.length; i++) {
       // A hole or undefined becomes null in JSON: refused, so the worker sees exactly what was signed.
       if (!(i in value) || value[i] === undefined) {
         throw new SigningError(`job data is not signable: ${path}[${i}] is undefined (JSON would store null)`)
       }
-      assertJson(value[i], `${path}[${i}]`, seen)
+      const v = assertJson(value[i], `${path}[${i}]`, seen, copy)
+      if (out !== undefined) out[i] = v
     }
     seen.delete(value)
-    return
+    return out ?? value
   }
   if (!isPlainObject(value)) throw unsignable(path, value)
   seen.add(value)
+  const out: Record<string, unknown> | undefined = copy ? {} : undefined
   for (const key of Object.keys(value)) {
     const v = value[key]
     // An undefined property is dropped by JSON and by the canonical form alike: both sides agree.
-    if (v !== undefined) assertJson(v, `${path}${pathSegment(key)}`, seen)
+    if (v === undefined) continue
+    const c = assertJson(v, `${path}${pathSegment(key)}`, seen, copy)
+    if (out === undefined) continue
+    // A member named __proto__ (JSON.parse makes it an own member) must not set the prototype.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: c, enumerable: true, writable: true, configurable: true })
+    else out[key] = c
   }
   seen.delete(value)
+  return out ?? value
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]{0,63}$/
@@ -93,14 +107,30 @@ function unsignable(path: string, value: unknown): SigningError {
  */
 export function signableData(data: unknown): Record<string, unknown> {
   if (data === undefined) return {}
+  assertJson(checkedTop(data), 'data', new Set(), false)
+  return data as Record<string, unknown>
+}
+
+/** The top of job data: a plain object without the reserved key. */
+function checkedTop(data: unknown): Record<string, unknown> {
   if (!isPlainObject(data)) {
     throw new SigningError(`job data must be a plain object, got ${describe(data)}`)
   }
   if (Object.prototype.hasOwnProperty.call(data, IDCTX_KEY)) {
     throw new SigningError(`job data already has the reserved key ${IDCTX_KEY}`)
   }
-  assertJson(data, 'data', new Set())
   return data
+}
+
+/**
+ * {@link signableData}, returning a copy of the data as the worker will read it back — what
+ * `JSON.parse(JSON.stringify(data))` gives — made in the same walk. The signer keeps it, so a
+ * caller changing its object after `add` returned cannot make the stored data differ from the
+ * signed data. Throws the same {@link SigningError}s as {@link signableData}.
+ */
+export function signableCopy(data: unknown): Record<string, unknown> {
+  if (data === undefined) return {}
+  return assertJson(checkedTop(data), 'data', new Set(), true) as Record<string, unknown>
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   type VerifiedContext,
 } from '@idctx/core'
 import { encodeGrantCarrier, IDCTX_KEY } from './carrier.js'
-import { signableData } from './job-data.js'
+import { signableCopy } from './job-data.js'
 import { checkCallOptions } from './options.js'
 import { contextFor, type ResolvedSigningOptions } from './signing.js'
 import type { SchedulerOptions } from './types.js'
@@ -45,7 +45,7 @@ export function signedSchedulerTemplate(
   // BullMQ stores `data ?? {}`: sign exactly that, copied now (BullMQ serializes it only after
   // awaiting its connection: a caller changing its template meanwhile must not make the stored
   // data differ from the data the grant binds). JSON data, so a JSON round trip copies it exactly.
-  const data = JSON.parse(JSON.stringify(signableData(t.data ?? undefined))) as Record<string, unknown>
+  const data = signableCopy(t.data ?? undefined)
   const lifetime = call?.grantLifetimeSeconds
   if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
     throw new ConfigError('upsertJobScheduler options', [{ path: 'grantLifetimeSeconds', message: 'must be a positive whole number of seconds' }])

@@ -15,7 +15,7 @@ import {
   unknownOptions,
 } from '@idctx/core'
 import { encodeCarrier, IDCTX_KEY } from './carrier.js'
-import { signableData } from './job-data.js'
+import { signableCopy } from './job-data.js'
 import { checkCallOptions } from './options.js'
 import type { AddOptions, SigningOptions } from './types.js'
 
@@ -157,17 +157,16 @@ export function prepareJobs(o: ResolvedSigningOptions, jobs: readonly PendingJob
   for (const j of jobs) {
     if (typeof j.name !== 'string' || typeof j.queueName !== 'string') throw new TypeError('a job needs a string name and queue name')
   }
-  let datas = jobs.map((j) => signableData(j.data))
+  // The jobs reach BullMQ later (a turn later with the batch profile; and BullMQ itself serializes
+  // the data only after awaiting its connection): keep a copy of the data as it is now, the data
+  // signed, so a caller reusing or changing its object after `add` returned cannot make the stored
+  // data differ from the signed data (binding_mismatch at the worker). The check makes the copy
+  // in the same walk: exactly what a JSON round trip would give.
+  const datas = jobs.map((j) => signableCopy(j.data))
   if (jobs.length === 0) return { datas, messages: [], lifetime: undefined, context: undefined }
   const lifetime = lifetimeFor(o, jobs, call)
   const context = contextFor(o, call)
   if (context === undefined) return { datas, messages: [], lifetime, context }
-  // The jobs reach BullMQ later (a turn later with the batch profile; and BullMQ itself serializes
-  // the data only after awaiting its connection): keep a copy of the data as it is now, the data
-  // signed, so a caller reusing or changing its object after `add` returned cannot make the stored
-  // data differ from the signed data (binding_mismatch at the worker). The data is JSON (checked
-  // above), so a JSON round trip copies it exactly.
-  datas = datas.map((d) => JSON.parse(JSON.stringify(d)) as Record<string, unknown>)
   const messages: MessageBinding[] = jobs.map((j, i) => ({
     destination: bullmqDestination(j.queueName, j.name),
     leaf: bullmqLeaf(j.queueName, j.name, datas[i] as Record<string, unknown>),
