@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { BATCH_TYP } from './batch-context.js'
 import { claimsSchema, type ActorClaim } from './claims.js'
@@ -8,7 +8,7 @@ import { type IdctxKey } from './keys.js'
 import type { KeySet } from './key-set.js'
 import { batchLeaf, contextRecordHash } from './leaf.js'
 import { encodeBase64url } from './lib/base64url.js'
-import { canonicalJson } from './lib/canonical-json.js'
+import { actorText, recordTailText } from './lib/record-text.js'
 import { signBytes } from './lib/jws.js'
 import { parseOptions } from './lib/options.js'
 import { encodeProof, merkleTree } from './merkle.js'
@@ -426,18 +426,8 @@ export function createSigner(options: SignerOptions): Signer {
    * present: this issuer is pushed on top) sorts before `n`, and every other member after it.
    */
   const recordParts = (context: IdentityContext, trc: string | undefined): RecordParts | undefined => {
-    const act = canonicalJson(cappedActor(o.issuer, context.act, o.maxActorDepth)) as string
-    const rest = canonicalJson({
-      pty: context.pty,
-      roles: context.roles,
-      scope: context.scope,
-      sub: context.sub,
-      tid: context.tid,
-      trc,
-      txn: context.txn,
-    }) as string
-    const head = `{"act":${act},"n":"`
-    const tail = `",${rest.slice(1)}`
+    const head = `{"act":${actorText(cappedActor(o.issuer, context.act, o.maxActorDepth))},"n":"`
+    const tail = `"${recordTailText(context, trc)}`
     if (Buffer.byteLength(head) + NONCE_CHARS + Buffer.byteLength(tail) > o.maxContextRecordBytes) return undefined
     return { head, tail }
   }
@@ -514,7 +504,7 @@ export function createSigner(options: SignerOptions): Signer {
     claims.mh = encodeBase64url(root)
     if (trc !== undefined) claims.trc = trc
     const token = jws(key, kind, claims)
-    const tokenSha256 = createHash('sha256').update(token).digest('hex')
+    const tokenSha256 = hash('sha256', token, 'hex')
     if (o.observer !== undefined) {
       notify(o.observer, 'onSigned', {
         profile: kind === 'grant' ? 'grant' : 'single',
@@ -584,7 +574,7 @@ export function createSigner(options: SignerOptions): Signer {
     if (dst !== undefined) claims.dst = dst
     claims.mh = encodeBase64url(tree.root)
     const token = jws(key, 'batch', claims)
-    const tokenSha256 = createHash('sha256').update(token).digest('hex')
+    const tokenSha256 = hash('sha256', token, 'hex')
     at = 0
     const signedCalls: SignedBatchCall[] = calls.map((call, i) => {
       const proofs = tree.proofs.slice(at, at + call.messages.length).map(encodeProof)
