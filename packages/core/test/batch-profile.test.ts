@@ -27,7 +27,7 @@ import {
   type VerifyResult,
 } from '@idctx/core'
 import { AUD, baseInput, baseOptions, clock, DEST, forge, ISS, LEAF, makeKeyring, NOW, NOW_MS, ordersSigner, TOPIC } from './fixtures.js'
-import { ALICE, BATCH_TYP, batchInput, BOB, CAROL, forgedBatch, recordOf, referenceBatchLeaf, signedBatch, validRecord } from './batch-fixtures.js'
+import { ALICE, BATCH_TYP, batchInput, BOB, CAROL, forgedBatch, recordOf, referenceBatchLeaf, signedBatch, validRecord, type BatchMessage } from './batch-fixtures.js'
 
 /** RFC 8785 reference (the package's typings miss its default export's call signature). */
 const canonicalize = canonicalizeModule as unknown as (v: unknown) => string | undefined
@@ -161,6 +161,34 @@ describe('batch profile: verification', () => {
     // one signature check: the later messages were served from the token cache (single flight)
     const again = await verifier.verify(batchInput(batch.token, batch.messages[3]!))
     expect(again.ok && again.cached).toBe(true)
+  })
+
+  it('token and record bytes that repeat are read once, and bytes changed in place are read again', async () => {
+    const verifier = createVerifier(baseOptions(ring))
+    const [m0, m1, m2] = batch.messages as [BatchMessage, BatchMessage, BatchMessage]
+    const tokenBytes = Buffer.from(batch.token)
+    const recordBytes = Buffer.from(m0.contextRecord)
+    const asBytes = (m: BatchMessage, record: Buffer, token: Buffer = tokenBytes) => batchInput(token, m, { contextRecord: [record] })
+    expect(reasonOf(await verifier.verify(asBytes(m0, recordBytes)))).toBe('ok')
+    // The same bytes in other buffers (as every consumed record has): the same verdicts.
+    expect(reasonOf(await verifier.verify(asBytes(m1, Buffer.from(m1.contextRecord), Buffer.from(batch.token))))).toBe('ok')
+    // The record buffer changed in place after it was read: one byte of the nonce, then the user.
+    const at = recordBytes.indexOf('"n":"') + 5
+    recordBytes[at] = recordBytes[at] === 0x41 ? 0x42 : 0x41
+    expect(reasonOf(await verifier.verify(asBytes(m0, recordBytes)))).toBe('binding_mismatch')
+    const aliceRecord = Buffer.from(m0.contextRecord)
+    expect(reasonOf(await verifier.verify(asBytes(m0, aliceRecord)))).toBe('ok')
+    aliceRecord.write('u-mallo', aliceRecord.indexOf('u-alice'), 'latin1')
+    const r = await verifier.verify(asBytes(m0, aliceRecord))
+    expect(reasonOf(r)).toBe('binding_mismatch')
+    // Bob's record after Alice's: his own context, never the last one read.
+    const bob = await verifier.verify(asBytes(m2, Buffer.from(m2.contextRecord)))
+    expect(bob.ok && bob.context.sub).toBe('u-bob')
+    // The token buffer changed in place after it was read: the signature no longer holds.
+    const last = tokenBytes.length - 2
+    tokenBytes[last] = tokenBytes[last] === 0x41 ? 0x42 : 0x41
+    expect(reasonOf(await verifier.verify(asBytes(m0, Buffer.from(m0.contextRecord))))).not.toBe('ok')
+    expect(reasonOf(await verifier.verify(asBytes(m0, Buffer.from(m0.contextRecord), Buffer.from(batch.token))))).toBe('ok')
   })
 
   it('records given as Buffers, and verifyMany over both profiles in one call', async () => {

@@ -37,6 +37,13 @@ export function createRecordCheck(o: VerifierConfig, maxNesting: number): Record
   const cache = new Map<string, ParsedRecord>()
   const size = o.contextRecordCacheSize
 
+  /** The last record accepted from bytes, with a copy of those bytes (never a view of the caller's). */
+  let last: { readonly bytes: Buffer; readonly parsed: ParsedRecord } | undefined
+  const remember = (raw: unknown, parsed: ParsedRecord): ParsedRecord => {
+    if (raw instanceof Uint8Array && size > 0) last = { bytes: Buffer.from(raw), parsed }
+    return parsed
+  }
+
   const parseText = (text: string): ParsedRecord | Fail => {
     if (nestsDeeperThan(text, maxNesting)) return new Fail(ReasonCode.Malformed, 'context record nests too deep', 'act')
     let value: unknown
@@ -78,6 +85,8 @@ export function createRecordCheck(o: VerifierConfig, maxNesting: number): Record
         }
         text = raw
       } else if (raw instanceof Uint8Array) {
+        // The records of one call carry the same record bytes: the last accepted ones are reused.
+        if (last !== undefined && last.bytes.equals(raw)) return last.parsed
         if (raw.byteLength > o.maxContextRecordBytes) return new Fail(ReasonCode.Oversize, `context record exceeds ${o.maxContextRecordBytes} bytes`)
         const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
         // Invalid UTF-8 is refused (as in a token's payload): valid UTF-8 decodes and re-encodes
@@ -88,7 +97,7 @@ export function createRecordCheck(o: VerifierConfig, maxNesting: number): Record
         return new Fail(ReasonCode.Malformed, 'the context record is not text or bytes')
       }
       const hit = cache.get(text)
-      if (hit !== undefined) return hit
+      if (hit !== undefined) return remember(raw, hit)
       const parsed = parseText(text)
       if (!(parsed instanceof Fail) && size > 0) {
         if (cache.size >= size) {
@@ -97,7 +106,7 @@ export function createRecordCheck(o: VerifierConfig, maxNesting: number): Record
         }
         cache.set(text, parsed)
       }
-      return parsed
+      return parsed instanceof Fail ? parsed : remember(raw, parsed)
     },
     merge(entry, parsed) {
       if (parsed.mergedFor === entry && parsed.merged !== undefined) return parsed.merged
@@ -106,6 +115,9 @@ export function createRecordCheck(o: VerifierConfig, maxNesting: number): Record
       parsed.merged = merged
       return merged
     },
-    clear: () => cache.clear(),
+    clear: () => {
+      cache.clear()
+      last = undefined
+    },
   }
 }
