@@ -50,20 +50,24 @@ function assertJson(value: unknown, path: string, seen: Set<object>, copy: boole
   if (value === null) return value
   if (seen.has(value)) throw new SigningError(`job data is not signable: ${path} is a circular reference`)
   if (Array.isArray(value)) {
+    if (hasToJSON(value)) throw withToJSON(path)
     seen.add(value)
-    const out: unknown[] | undefined = copy ? new Array<unknown>(value.length) : undefined
-    for (let i = 0; i < value.length; i++) {
+    // As JSON.stringify does: the length read once, each element read once (a getter may change
+    // the array or answer differently on a second read; the copy must be what JSON would store).
+    const n = value.length
+    const out: unknown[] | undefined = copy ? new Array<unknown>(n) : undefined
+    for (let i = 0; i < n; i++) {
+      const e: unknown = value[i]
       // A hole or undefined becomes null in JSON: refused, so the worker sees exactly what was signed.
-      if (!(i in value) || value[i] === undefined) {
-        throw new SigningError(`job data is not signable: ${path}[${i}] is undefined (JSON would store null)`)
-      }
-      const v = assertJson(value[i], `${path}[${i}]`, seen, copy)
+      if (e === undefined) throw new SigningError(`job data is not signable: ${path}[${i}] is undefined (JSON would store null)`)
+      const v = assertJson(e, `${path}[${i}]`, seen, copy)
       if (out !== undefined) out[i] = v
     }
     seen.delete(value)
     return out ?? value
   }
   if (!isPlainObject(value)) throw unsignable(path, value)
+  if (hasToJSON(value)) throw withToJSON(path)
   seen.add(value)
   const out: Record<string, unknown> | undefined = copy ? {} : undefined
   for (const key of Object.keys(value)) {
@@ -78,6 +82,18 @@ function assertJson(value: unknown, path: string, seen: Set<object>, copy: boole
   }
   seen.delete(value)
   return out ?? value
+}
+
+/**
+ * Whether `JSON.stringify` would store what a `toJSON` method returns instead of the members: an
+ * array's own one, an Array subclass's, an inherited or proxied one (looked up as JSON looks it up).
+ */
+function hasToJSON(value: object): boolean {
+  return typeof (value as { toJSON?: unknown }).toJSON === 'function'
+}
+
+function withToJSON(path: string): SigningError {
+  return new SigningError(`job data is not signable: ${path} has a toJSON method; use plain objects, arrays, strings, finite numbers, booleans and null`)
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]{0,63}$/
