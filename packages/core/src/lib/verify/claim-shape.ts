@@ -16,7 +16,11 @@ export type ShapeResult<T> = { readonly ok: true; readonly value: T } | { readon
 const MH = /^[A-Za-z0-9_-]{43}$/
 const TRC = /^[0-9a-f]{32}$/
 const MAX_SECONDS = 2 ** 40
-const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k)
+/**
+ * zod's presence test: `key in input` (an inherited member counts; an explicit undefined is kept).
+ * A payload from JSON.parse has only own members, but the functions must agree on any object.
+ */
+const has = (o: object, k: string): boolean => k in o
 
 /** `z.string().min(1).max(256)` */
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 256
@@ -24,12 +28,15 @@ const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1
 const isSeconds = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_SECONDS
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** The actor chain as `z.object({ sub, act? }).strict()`, recursively; undefined when refused. */
+/**
+ * The actor chain as `z.object({ sub, act? }).strict()`, recursively; undefined when refused.
+ * strict() looks for unknown members with for-in (inherited enumerable ones count), as here.
+ */
 function actorOf(v: unknown): ActorClaim | undefined {
   if (!isObject(v)) return undefined
-  for (const k of Object.keys(v)) if (k !== 'sub' && k !== 'act') return undefined
+  for (const k in v) if (k !== 'sub' && k !== 'act') return undefined
   if (!isId(v.sub)) return undefined
-  if (v.act === undefined) return { sub: v.sub }
+  if (v.act === undefined) return has(v, 'act') ? { sub: v.sub, act: undefined } : { sub: v.sub }
   const inner = actorOf(v.act)
   return inner === undefined ? undefined : { sub: v.sub, act: inner }
 }
@@ -64,16 +71,16 @@ export function shapeClaims(p: Record<string, unknown>): ShapeResult<IdctxClaims
   if (dst !== undefined && (typeof dst !== 'string' || dst.length < 1 || dst.length > 512)) return { ok: false, claim: 'dst' }
   if (typeof mh !== 'string' || !MH.test(mh)) return { ok: false, claim: 'mh' }
   if (trc !== undefined && (typeof trc !== 'string' || !TRC.test(trc))) return { ok: false, claim: 'trc' }
-  // zod writes an optional member only when the payload has it: so does this.
+  // zod writes an optional member only when the payload has it (`in`): so does this.
   const out: Record<string, unknown> = { iss, aud, sub, tid, txn, jti, iat, exp }
-  if (hasOwn(p, 'nbf')) out.nbf = nbf
-  if (hasOwn(p, 'pty')) out.pty = pty
-  if (hasOwn(p, 'roles')) out.roles = r
-  if (hasOwn(p, 'scope')) out.scope = scope
-  if (hasOwn(p, 'act')) out.act = a
-  if (hasOwn(p, 'dst')) out.dst = dst
+  if (has(p, 'nbf')) out.nbf = nbf
+  if (has(p, 'pty')) out.pty = pty
+  if (has(p, 'roles')) out.roles = r
+  if (has(p, 'scope')) out.scope = scope
+  if (has(p, 'act')) out.act = a
+  if (has(p, 'dst')) out.dst = dst
   out.mh = mh
-  if (hasOwn(p, 'trc')) out.trc = trc
+  if (has(p, 'trc')) out.trc = trc
   return { ok: true, value: out as unknown as IdctxClaims }
 }
 
@@ -89,8 +96,8 @@ export function shapeBatchClaims(p: Record<string, unknown>): ShapeResult<BatchC
   if (dst !== undefined && (typeof dst !== 'string' || dst.length < 1 || dst.length > 512)) return { ok: false, claim: 'dst' }
   if (typeof mh !== 'string' || !MH.test(mh)) return { ok: false, claim: 'mh' }
   const out: Record<string, unknown> = { iss, aud, jti, iat, exp }
-  if (hasOwn(p, 'nbf')) out.nbf = nbf
-  if (hasOwn(p, 'dst')) out.dst = dst
+  if (has(p, 'nbf')) out.nbf = nbf
+  if (has(p, 'dst')) out.dst = dst
   out.mh = mh
   return { ok: true, value: out as unknown as BatchClaims }
 }
