@@ -314,6 +314,12 @@ function checkContext(context: IdentityContext): void {
     const path = issue?.path.map(String).join('.') ?? ''
     throw new SigningError(`the identity context is not signable: ${path || '(root)'}: ${issue?.message ?? 'invalid'} (sub, tid and txn are required non-empty strings of at most 256 characters)`)
   }
+  // The single profile writes roles with JSON.stringify, the batch profile's record writes the
+  // checked elements directly: a callable toJSON (own, an Array subclass's) would make the token
+  // carry what it returns — roles the check never saw — and the two profiles differ. Refused.
+  if (typeof (context.roles as { toJSON?: unknown } | undefined)?.toJSON === 'function') {
+    throw new SigningError('the identity context is not signable: roles must be an array of strings JSON writes as they are (it has a toJSON method)')
+  }
   if (context.act !== undefined && !isActorChain(context.act)) {
     throw new SigningError('the identity context is not signable: act must be an RFC 8693 actor chain { sub, act? } of at most 32 levels')
   }

@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { batchClaimsSchema, claimsSchema } from '@idctx/core'
+import { batchClaimsSchema, claimsSchema, kafkaLeaf, SigningError, type IdentityContext } from '@idctx/core'
+import { canonicalJson } from '../src/lib/canonical-json.js'
 import { shapeBatchClaims, shapeClaims, type ShapeResult } from '../src/lib/verify/claim-shape.js'
+import { DEST, makeKeyring, ordersSigner, TOPIC } from './fixtures.js'
+
+/** The error `fn` throws, or undefined when it returns. */
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  return undefined
+}
 
 // Red-team tests of the verify and sign fast paths (hand-written claim shapes, caches, direct
 // record text): each holds a fast path to its reference on inputs the existing tests left out.
@@ -55,5 +67,42 @@ describe('claim shapes: presence as zod reads it (`in`, for-in), not only own me
       }),
       { numRuns: 2000 },
     )
+  })
+})
+
+describe('context record text: a roles array JSON would not write as its elements', () => {
+  const ring = makeKeyring()
+  const leaves = [kafkaLeaf(TOPIC, 'k1', '{"n":1}'), kafkaLeaf(TOPIC, 'k2', '{"n":2}')]
+  const withToJSON = (): IdentityContext => {
+    const roles = ['clerk']
+    Object.defineProperty(roles, 'toJSON', { value: () => ['admin'], enumerable: false })
+    return { sub: 'u-1', tid: 'acme', txn: 't-1', roles }
+  }
+
+  it('the record written equals canonicalJson of the same members, or the context is refused', () => {
+    const signer = ordersSigner(ring.EdDSA)
+    const c = withToJSON()
+    const e = thrownBy(() => signer.signBatch([{ context: c, messages: leaves.map((leaf) => ({ destination: DEST, leaf })) }]))
+    if (e === undefined) {
+      const record = signer.signBatch([{ context: c, messages: leaves.map((leaf) => ({ destination: DEST, leaf })) }]).calls[0]?.contextRecord as string
+      const parsed = JSON.parse(record) as Record<string, unknown>
+      expect(record).toBe(canonicalJson({ ...parsed, roles: c.roles }))
+    } else {
+      expect(e).toBeInstanceOf(SigningError)
+    }
+  })
+
+  it('the single profile and the batch profile refuse it alike (never roles the check did not see)', () => {
+    const signer = ordersSigner(ring.EdDSA)
+    expect(thrownBy(() => signer.sign(withToJSON(), [{ destination: DEST, leaf: leaves[0] as Buffer }]))).toEqual(
+      new SigningError('the identity context is not signable: roles must be an array of strings JSON writes as they are (it has a toJSON method)'),
+    )
+    expect(thrownBy(() => signer.prepare(withToJSON()))).toBeInstanceOf(SigningError)
+    class Roles extends Array<string> {
+      toJSON(): unknown {
+        return ['admin']
+      }
+    }
+    expect(thrownBy(() => signer.sign({ sub: 'u-1', tid: 'acme', txn: 't-1', roles: Roles.from(['clerk']) }, [{ destination: DEST, leaf: leaves[0] as Buffer }]))).toBeInstanceOf(SigningError)
   })
 })
