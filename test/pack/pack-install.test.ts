@@ -193,7 +193,10 @@ describe('packed packages', () => {
       const where = p.manifest.name
       expect(p.files, where).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts']))
       expect(p.files.filter((f) => f.endsWith('.tsbuildinfo')), where).toEqual([])
-      expect(p.files.filter((f) => !/^(dist|src)\/|^(package\.json|README\.md|LICENSE)$/.test(f)), where).toEqual([])
+      // A package with commands ships their entry points (bin/), which must be in the tarball.
+      const bins = Object.values((p.manifest.bin ?? {}) as Record<string, string>).map((f) => f.replace(/^\.\//, ''))
+      for (const b of bins) expect(p.files, where).toContain(b)
+      expect(p.files.filter((f) => !/^(dist|src)\/|^(package\.json|README\.md|LICENSE)$/.test(f) && !bins.includes(f)), where).toEqual([])
       // dist matches src one to one: nothing missing, nothing stale from a deleted source file.
       const sources = p.files.filter((f) => f.startsWith('src/') && f.endsWith('.ts')).map((f) => f.slice(4, -3)).sort()
       const built = p.files.filter((f) => f.startsWith('dist/') && f.endsWith('.js')).map((f) => f.slice(5, -3)).sort()
