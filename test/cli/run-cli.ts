@@ -15,7 +15,10 @@ export interface CliRun {
  * Runs the `idctx` command as a child process, from its TypeScript sources (tsx, with the
  * workspace's `@idctx/source` condition) so it never runs a stale build.
  */
-export function idctx(args: readonly string[], options: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<CliRun> {
+export function idctx(
+  args: readonly string[],
+  options: { stdin?: string; env?: Record<string, string | undefined>; closedStdout?: boolean } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--conditions=@idctx/source', '--import', 'tsx', BIN, ...args], {
       cwd: ROOT,
@@ -24,7 +27,9 @@ export function idctx(args: readonly string[], options: { stdin?: string; env?: 
     })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')))
+    // A reader that went away before the command wrote (`idctx … | head` once head has its lines).
+    if (options.closedStdout === true) child.stdout.destroy()
+    else child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')))
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')))
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))
