@@ -98,7 +98,7 @@ export interface Harness {
   readonly prefix: string
   readonly connection: ConnectionOptions
   queue(name: string): Queue
-  worker<D = any, R = any>(name: string, processor: Processor<D, R>, options?: Partial<WorkerOptions>): Worker<D, R>
+  worker<D = any, R = any>(name: string, processor: Processor<D, R> | string, options?: Partial<WorkerOptions>): Worker<D, R>
   flowProducer(): FlowProducer
   redis(): Redis
   /** The Redis key of a job hash. */
