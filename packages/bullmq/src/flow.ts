@@ -1,5 +1,5 @@
+import { passThrough } from '@idctx/core'
 import type { FlowJob, FlowOpts, FlowProducer, JobNode } from 'bullmq'
-import { passThrough } from './pass-through.js'
 import { afterSigning, prepareJobs, rejecting, resolveSigningOptions, type PendingJob } from './signing.js'
 import type { AddOptions, SigningOptions } from './types.js'
 

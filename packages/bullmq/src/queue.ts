@@ -1,5 +1,5 @@
+import { passThrough } from '@idctx/core'
 import type { Queue } from 'bullmq'
-import { passThrough } from './pass-through.js'
 import { signedSchedulerTemplate } from './scheduler.js'
 import { afterSigning, prepareJobs, rejecting, resolveSigningOptions, type PendingJob } from './signing.js'
 import type { AddOptions, SchedulerOptions, SigningOptions } from './types.js'

@@ -118,3 +118,4 @@ export type { ReplacedHeaderValue, KafkaDeadLetterSource, KafkaDeadLetterHeader 
 export { RecordRejectedError, DeadLetterError } from './kafka-errors.js'
 export { createKafkaDispositions } from './kafka-disposition.js'
 export type { KafkaRejectionPolicy, KafkaRejection, KafkaDispositionsOptions, KafkaDispositions } from './kafka-disposition.js'
+export { passThrough } from './pass-through.js'

@@ -1,9 +1,8 @@
-import { ConfigError, isContextStore, unknownOptions, type OptionIssue } from '@idctx/core'
+import { ConfigError, isContextStore, unknownOptions, type OptionIssue, passThrough } from '@idctx/core'
 import type { ConsumerRunConfig } from 'kafkajs'
 import { createConsumerRuntime } from './consumer-runtime.js'
 import { wrapEachBatch } from './each-batch.js'
 import { wrapEachMessage, wrapEachMessageByBatch } from './each-message.js'
-import { passthrough } from './lib/passthrough.js'
 import { SIGNING_PRODUCER } from './producer.js'
 import type { ConsumerLike, IdctxConsumer, IdctxRunConfig, RejectionPolicy, WrapConsumerOptions } from './types.js'
 
@@ -151,7 +150,7 @@ export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy =
   validate(options as WrapConsumerOptions)
   const runtime = createConsumerRuntime(options as WrapConsumerOptions)
   const byBatch = (options.eachMessageVerify ?? (isKafkajsConsumer(consumer) && !isInstrumented(consumer) ? 'batch' : 'record')) === 'batch'
-  return passthrough(consumer, {
+  return passThrough(consumer, {
     run(config: IdctxRunConfig<P> = {}): Promise<void> {
       const { eachMessage, eachBatch, ...rest } = config
       const kafkaConfig: ConsumerRunConfig = { ...rest }

@@ -1,8 +1,8 @@
+import { passThrough } from '@idctx/core'
 import type { VerifiedContext, VerifyResult } from '@idctx/core'
 import type { EachBatchHandler, EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { rejectionOf, violationOf, type ConsumerRuntime, type Rejection } from './consumer-runtime.js'
 import { RecordRejectedError } from './errors.js'
-import { passthrough } from './lib/passthrough.js'
 import type { IdctxBatch, IdctxBatchMessage, IdctxEachBatchPayload, RejectionPolicy } from './types.js'
 
 /**
@@ -98,7 +98,7 @@ export function wrapEachBatch<P extends RejectionPolicy>(
     }
 
     if (view.length > 0) {
-      const viewBatch = passthrough(batch, { messages: view }) as unknown as IdctxBatch<P>
+      const viewBatch = passThrough(batch, { messages: view }) as unknown as IdctxBatch<P>
       await handler({ ...payload, batch: viewBatch, resolveOffset, runInContext } as IdctxEachBatchPayload<P>)
     }
 

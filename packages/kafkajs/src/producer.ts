@@ -14,6 +14,7 @@ import {
   type Signer,
   type SignedCall,
   type TurnSigner,
+  passThrough,
 } from '@idctx/core'
 import type {
   Message,
@@ -25,7 +26,6 @@ import type {
   Transaction,
 } from 'kafkajs'
 import { hasIdctxHeaders, IdctxHeader } from './headers.js'
-import { passthrough } from './lib/passthrough.js'
 
 /** Marks a signing producer, so it is never taken as a dead-letter producer (it would re-sign). */
 export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/kafkajs.signing-producer')
@@ -456,11 +456,11 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
         const wrapped = afterSettled(tx, name, calls)
         if (wrapped !== undefined) txOverrides[name] = wrapped
       }
-      return passthrough(tx, txOverrides)
+      return passThrough(tx, txOverrides) as unknown as KafkaSender
     },
     [SIGNING_PRODUCER]: true,
   }
   const disconnect = afterSettled(producer, 'disconnect', inflight)
   if (disconnect !== undefined) overrides.disconnect = disconnect
-  return passthrough(producer, overrides) as unknown as IdctxProducer<P>
+  return passThrough(producer, overrides) as unknown as IdctxProducer<P>
 }

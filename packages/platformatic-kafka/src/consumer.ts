@@ -6,11 +6,11 @@ import {
   isContextStore,
   unknownOptions,
   type OptionIssue,
+  passThrough,
 } from '@idctx/core'
 import type { ConsumeOptions, Consumer } from '@platformatic/kafka'
 import { deadLetterMessage } from './dead-letter.js'
 import { headerEntries } from './headers.js'
-import { passthrough } from './lib/passthrough.js'
 import { SIGNING_PRODUCER } from './producer.js'
 import { createRawRecords, rawHeaderGroups } from './raw-records.js'
 import type { AnyMessage, ConsumedRecord, ConsumerLike, IdctxMessagesStream, RejectionPolicy, WrapConsumerOptions } from './types.js'
@@ -145,7 +145,7 @@ export function wrapConsumer<C extends ConsumerLike, P extends RejectionPolicy =
   })
   const store = options.contextStore ?? defaultContextStore
 
-  return passthrough(consumer, {
+  return passThrough(consumer, {
     async consume(consumeOptions: ConsumeOptions<unknown, unknown, unknown, unknown>) {
       if (typeof consumeOptions !== 'object' || consumeOptions === null) throw new TypeError('consume needs an options object')
       if (typeof (arguments as unknown as unknown[])[1] === 'function') throw new TypeError('the callback form of consume is not wrapped: use the promise it returns')

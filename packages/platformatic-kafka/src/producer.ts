@@ -14,10 +14,10 @@ import {
   type SignedCall,
   type Signer,
   type TurnSigner,
+  passThrough,
 } from '@idctx/core'
 import type { MessageToProduce, ProduceResult, Producer, SendOptions as ClientSendOptions } from '@platformatic/kafka'
 import { hasIdctxHeaders, headerEntries, IdctxHeader } from './headers.js'
-import { passthrough } from './lib/passthrough.js'
 
 /** Marks a signing producer, so it is never taken as a dead-letter producer (it would re-sign). */
 export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/platformatic-kafka.signing-producer')
@@ -277,5 +277,5 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
       return (close as (...a: unknown[]) => unknown).apply(producer, args)
     }
   }
-  return passthrough(producer, overrides) as unknown as IdctxProducer<P>
+  return passThrough(producer, overrides) as unknown as IdctxProducer<P>
 }
