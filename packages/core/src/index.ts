@@ -118,4 +118,5 @@ export type { ReplacedHeaderValue, KafkaDeadLetterSource, KafkaDeadLetterHeader 
 export { RecordRejectedError, DeadLetterError } from './kafka-errors.js'
 export { createKafkaDispositions } from './kafka-disposition.js'
 export type { KafkaRejectionPolicy, KafkaRejection, KafkaDispositionsOptions, KafkaDispositions } from './kafka-disposition.js'
+export type { Violation, VerifiedRecord, AuditedRecord } from './kafka-verdicts.js'
 export { passThrough } from './pass-through.js'

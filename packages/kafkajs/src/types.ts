@@ -1,12 +1,13 @@
 import type {
+  AuditedRecord,
   ContextStore,
   ExpectedTenant,
   IdctxObserver,
-  ReasonCode,
   Requirements,
-  VerificationError,
   VerifiedContext,
+  VerifiedRecord,
   Verifier,
+  Violation,
 } from '@idctx/core'
 import type {
   Batch,
@@ -167,66 +168,7 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
   redriveGraceSeconds?: number
 }
 
-/**
- * Why a record failed verification, as the `audit` policy hands it to the handler.
- *
- * @example
- * ```ts
- * await consumer.run({
- *   eachMessage: async ({ message, identity, violation }) => {
- *     if (violation !== undefined) log.warn({ reason: violation.reason, token: violation.tokenSha256 }, 'would reject')
- *     await handle(message, identity)
- *   },
- * }) // with policy: 'audit'
- * ```
- */
-export interface Violation {
-  /** The stable reason code the record failed with. */
-  readonly reason: ReasonCode
-  /** The verification error, with `reason` and `claim`. */
-  readonly error: VerificationError
-  /** SHA-256 of the token, hex, when the record had one. */
-  readonly tokenSha256: string | undefined
-}
-
-/**
- * A verified record: its context.
- *
- * @example
- * ```ts
- * await consumer.run({
- *   eachMessage: async ({ identity }) => {
- *     identity.tid // the verified tenant; the handler runs inside `identity`
- *   },
- * })
- * ```
- */
-export interface VerifiedRecord {
-  /** The verified context; the handler runs inside it. */
-  readonly identity: VerifiedContext
-  /** Always undefined for a verified record. */
-  readonly violation?: undefined
-}
-
-/**
- * An unverified record delivered under the `audit` policy.
- *
- * @example
- * ```ts
- * const consumer = wrapConsumer(kafka.consumer({ groupId: 'billing' }), { verifier, tenant: 'acme', policy: 'audit' })
- * await consumer.run({
- *   eachMessage: async ({ identity, violation }) => {
- *     if (identity === undefined) metrics.unverified.add(1, { reason: violation.reason }) // an AuditedRecord
- *   },
- * })
- * ```
- */
-export interface AuditedRecord {
-  /** Always undefined: the record was not verified and the handler runs with no context. */
-  readonly identity: undefined
-  /** Why it failed verification. */
-  readonly violation: Violation
-}
+export type { Violation, VerifiedRecord, AuditedRecord } from '@idctx/core'
 
 /**
  * What the handler learns about a record: verified, or (audit policy only) a violation.

@@ -1,12 +1,13 @@
 import type {
+  AuditedRecord,
   ContextStore,
   ExpectedTenant,
   IdctxObserver,
   KafkaRejectionPolicy,
-  ReasonCode,
   Requirements,
-  VerificationError,
   VerifiedContext,
+  VerifiedRecord,
+  Violation,
 } from '@idctx/core'
 import type { ConsumeOptions, Message, MessagesStream, ProduceResult, SendOptions } from '@platformatic/kafka'
 
@@ -126,48 +127,7 @@ export interface WrapConsumerOptions<P extends RejectionPolicy = RejectionPolicy
   redriveGraceSeconds?: number
 }
 
-/**
- * Why a message failed verification, as the `audit` policy hands it over.
- *
- * @example
- * ```ts
- * await stream.process((m) => {
- *   if (m.violation !== undefined) audit.warn(m.violation.reason, m.violation.tokenSha256) // audit policy
- * })
- * ```
- */
-export interface Violation {
-  readonly reason: ReasonCode
-  readonly error: VerificationError
-  /** SHA-256 of the token, hex, when the message had one. */
-  readonly tokenSha256: string | undefined
-}
-
-/**
- * A verified message's verdict.
- *
- * @example
- * ```ts
- * if (message.identity !== undefined) bill(message.identity.tid, message.identity.sub)
- * ```
- */
-export interface VerifiedRecord {
-  readonly identity: VerifiedContext
-  readonly violation?: undefined
-}
-
-/**
- * An unverified message delivered under the `audit` policy.
- *
- * @example
- * ```ts
- * if (message.identity === undefined) console.warn('unverified', message.violation.reason) // audit policy only
- * ```
- */
-export interface AuditedRecord {
-  readonly identity: undefined
-  readonly violation: Violation
-}
+export type { Violation, VerifiedRecord, AuditedRecord } from '@idctx/core'
 
 /**
  * What the application learns about a message: verified, or (audit policy only) a violation.
