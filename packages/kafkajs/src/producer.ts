@@ -2,16 +2,15 @@ import {
   ConfigError,
   createTurnSigner,
   defaultContextStore,
-  isContextStore,
-  unknownOptions,
-  type OptionIssue,
+  checkKafkaSendOptions,
   kafkaDestination,
+  kafkaProducerOptionIssues,
   kafkaLeaf,
   SigningError,
-  type ContextStore,
   type IdentityContext,
+  type KafkaProducerOptions,
+  type KafkaSendOptions,
   type MessageBinding,
-  type Signer,
   type SignedCall,
   type TurnSigner,
   passThrough,
@@ -47,48 +46,7 @@ export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/kafkajs.signin
  * const producer = wrapProducer(kafka.producer(), options)
  * ```
  */
-export interface WrapProducerOptions {
-  /**
-   * Signs the records (`createSigner` of `@idctx/core`): one token per event-loop turn, or one per
-   * `send`/`sendBatch` call with `batchProfile: false`. Its observer receives one `onSigned` per
-   * token.
-   */
-  signer: Signer
-  /**
-   * Where the current identity context is read from (default: core's `defaultContextStore`); a
-   * ContextStore has `run`, `current` and `exit`.
-   */
-  contextStore?: ContextStore
-  /**
-   * When true (the default) a call with no context (neither `options.context` nor a current
-   * one) throws a `SigningError`, unless the call says `unsigned: true`. When false such calls
-   * are sent unsigned.
-   */
-  requireContext?: boolean
-  /**
-   * The W3C traceparent of the current span (e.g. `traceparentOf` from `@idctx/otel`), added as a
-   * `traceparent` header to records that have none — for tracing without a Kafka instrumentation.
-   */
-  traceparent?: () => string | undefined
-  /**
-   * One signature per event-loop turn (default true; design, "Batch profile"): the `send` and
-   * `sendBatch` calls made in the same turn — on this producer and its transactions, whatever
-   * their identity contexts — are signed together when the turn ends (`setImmediate`) or when
-   * `maxBatchRecords` is reached. A call alone in its turn keeps the single profile (one
-   * self-contained token, as with `false`); calls that share a turn share one batch-profile token
-   * (`idctx-batch+jwt`) and each record also carries its context record (`idctx-ctx`) and proof
-   * (`idctx-proof`). Each call is still its own kafkajs `send`/`sendBatch`, made in call order,
-   * with its own result or error. `false`: every call signs its own token at once (no wait for
-   * the end of the turn; one signature per call).
-   */
-  batchProfile?: boolean
-  /**
-   * Most records one batch-profile token covers (default 1024, 2..1048576): a call that would
-   * bring the turn's records above it signs what is pending first. A call is never split: a call
-   * of more records is signed alone.
-   */
-  maxBatchRecords?: number
-}
+export interface WrapProducerOptions extends KafkaProducerOptions {}
 
 /**
  * Per-call options: the second argument of `send`/`sendBatch`. An unknown key, or a value of the
@@ -100,12 +58,7 @@ export interface WrapProducerOptions {
  * await producer.send({ topic: 'heartbeats', messages: [{ value: 'ping' }] }, { unsigned: true })
  * ```
  */
-export interface SendOptions {
-  /** Sign with this context instead of the current one. */
-  context?: IdentityContext
-  /** Send these records as they are, without a token (they fail verification as `missing`). */
-  unsigned?: true
-}
+export interface SendOptions extends KafkaSendOptions {}
 
 /**
  * `send` and `sendBatch` that sign every record of the call.
@@ -201,63 +154,13 @@ function checkBytes(v: unknown, what: string): void {
   throw new TypeError(`message ${what} must be a Buffer, a string or null`)
 }
 
-/** Every option of {@link WrapProducerOptions}: any other key is refused at construction. */
-const PRODUCER_OPTIONS: readonly (keyof WrapProducerOptions)[] = ['signer', 'contextStore', 'requireContext', 'traceparent', 'batchProfile', 'maxBatchRecords']
-/** Every per-call option of {@link SendOptions}. */
-const SEND_OPTIONS: readonly (keyof SendOptions)[] = ['context', 'unsigned']
-const SIGNER_HINT = 'it is an option of the signer: pass it to createSigner (@idctx/core), then the signer here'
-/** Names that belong to createSigner, so a misplaced one gets a precise hint. */
-const SIGNER_OPTIONS: Readonly<Record<string, string>> = Object.fromEntries(
-  ['issuer', 'audience', 'key', 'lifetimeSeconds', 'maxLifetimeSeconds', 'maxActorDepth', 'allowHS256', 'clock', 'traceId', 'observer'].map((k) => [
-    k,
-    SIGNER_HINT,
-  ]),
-)
 
 function validate(options: WrapProducerOptions): void {
-  const issues: OptionIssue[] = []
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('producer options', [{ path: '', message: 'an options object ({ signer, … })' }])
-  }
-  issues.push(...unknownOptions(options, PRODUCER_OPTIONS, { hints: SIGNER_OPTIONS }))
-  if (typeof options.signer?.sign !== 'function') issues.push({ path: 'signer', message: 'a Signer (createSigner)' })
-  if (options.contextStore !== undefined && !isContextStore(options.contextStore)) {
-    issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
-  }
-  if (options.traceparent !== undefined && typeof options.traceparent !== 'function') {
-    issues.push({ path: 'traceparent', message: 'a function returning the current traceparent' })
-  }
-  if (options.requireContext !== undefined && typeof options.requireContext !== 'boolean') {
-    issues.push({ path: 'requireContext', message: 'a boolean' })
-  }
-  if (options.batchProfile !== undefined && typeof options.batchProfile !== 'boolean') {
-    issues.push({ path: 'batchProfile', message: 'a boolean (false: one token per call, signed at once)' })
-  }
-  const max = options.maxBatchRecords
-  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 2 || max > 2 ** 20)) {
-    issues.push({ path: 'maxBatchRecords', message: 'a whole number of records in 2..1048576' })
-  }
-  if (options.batchProfile === false && max !== undefined) {
-    issues.push({ path: 'maxBatchRecords', message: 'only applies with batchProfile: true (the default)' })
-  }
+  const issues = kafkaProducerOptionIssues(options)
   if (issues.length > 0) throw new ConfigError('producer options', issues)
 }
 
-/**
- * Refuses per-call options the wrapper does not know (`{ contxt }` would otherwise sign with the
- * current context instead of the one meant) or of the wrong type, before anything is sent.
- */
-function checkSendOptions(call: SendOptions): void {
-  if (typeof call !== 'object' || call === null) {
-    throw new ConfigError('send options', [{ path: '', message: 'an object ({ context } or { unsigned: true })' }])
-  }
-  const issues = unknownOptions(call, SEND_OPTIONS)
-  if (call.unsigned !== undefined && typeof call.unsigned !== 'boolean') issues.push({ path: 'unsigned', message: 'true, or leave it out' })
-  if (call.context !== undefined && (typeof call.context !== 'object' || call.context === null)) {
-    issues.push({ path: 'context', message: 'an IdentityContext ({ sub, tid, txn, … })' })
-  }
-  if (issues.length > 0) throw new ConfigError('send options', issues)
-}
+const checkSendOptions = (call: SendOptions): void => checkKafkaSendOptions(call)
 
 /** One call, checked and ready to sign: its groups of records, their leaves and its context. */
 interface PreparedCall {

@@ -1,18 +1,17 @@
 import {
+  checkKafkaSendOptions,
   ConfigError,
   createTurnSigner,
   defaultContextStore,
-  isContextStore,
   kafkaDestination,
   kafkaLeaf,
+  kafkaProducerOptionIssues,
   SigningError,
-  unknownOptions,
-  type ContextStore,
   type IdentityContext,
+  type KafkaProducerOptions,
+  type KafkaSendOptions,
   type MessageBinding,
-  type OptionIssue,
   type SignedCall,
-  type Signer,
   type TurnSigner,
   passThrough,
 } from '@idctx/core'
@@ -31,26 +30,7 @@ export const SIGNING_PRODUCER: unique symbol = Symbol.for('@idctx/platformatic-k
  * const options: WrapProducerOptions = { signer, traceparent: () => traceparentOf(trace.getActiveSpan()) }
  * ```
  */
-export interface WrapProducerOptions {
-  /** Signs the records (`createSigner` of `@idctx/core`). */
-  signer: Signer
-  /** Where the current identity context is read from (default: core's `defaultContextStore`). */
-  contextStore?: ContextStore
-  /**
-   * When true (the default) a call with no context (neither `{ context }` nor a current one)
-   * rejects with a `SigningError`, unless it says `{ unsigned: true }`. When false it is sent unsigned.
-   */
-  requireContext?: boolean
-  /** The W3C traceparent of the current span, added as a `traceparent` header to records that have none. */
-  traceparent?: () => string | undefined
-  /**
-   * One signature per event-loop turn (default true; design, "Batch profile"), exactly as
-   * `@idctx/kafkajs`: the `send` calls of one turn share one batch-profile token; a call alone in
-   * its turn keeps the single profile. `false`: one token per call, signed at once.
-   */
-  batchProfile?: boolean
-  /** Most records one batch-profile token covers (default 1024, 2..1048576). */
-  maxBatchRecords?: number
+export interface WrapProducerOptions extends KafkaProducerOptions {
   /**
    * The type of the header keys and values the wrapper adds, matching the producer's header
    * serializers: `'buffer'` (default, for the default serializers) or `'string'` (for
@@ -68,12 +48,7 @@ export interface WrapProducerOptions {
  * await producer.send({ messages }, { unsigned: true }) // verified as `missing`
  * ```
  */
-export interface SendOptions {
-  /** Sign with this context instead of the current one. */
-  context?: IdentityContext
-  /** Send these records as they are, without a token (they fail verification as `missing`). */
-  unsigned?: true
-}
+export interface SendOptions extends KafkaSendOptions {}
 
 /**
  * What {@link wrapProducer} needs of a producer: `@platformatic/kafka`'s `Producer`.
@@ -106,39 +81,16 @@ export type IdctxProducer<P extends ProducerLike = Producer> = Omit<P, 'send'> &
   send(options: Parameters<P['send']>[0], call?: SendOptions): Promise<ProduceResult>
 }
 
-const PRODUCER_OPTIONS: readonly (keyof WrapProducerOptions)[] = ['signer', 'contextStore', 'requireContext', 'traceparent', 'batchProfile', 'maxBatchRecords', 'headerType']
-const SEND_OPTIONS: readonly (keyof SendOptions)[] = ['context', 'unsigned']
 
 function validate(options: WrapProducerOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('producer options', [{ path: '', message: 'an options object ({ signer, … })' }])
-  }
-  const issues: OptionIssue[] = unknownOptions(options, PRODUCER_OPTIONS)
-  if (typeof options.signer?.sign !== 'function') issues.push({ path: 'signer', message: 'a Signer (createSigner)' })
-  if (options.contextStore !== undefined && !isContextStore(options.contextStore)) issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
-  if (options.traceparent !== undefined && typeof options.traceparent !== 'function') issues.push({ path: 'traceparent', message: 'a function returning the current traceparent' })
-  if (options.requireContext !== undefined && typeof options.requireContext !== 'boolean') issues.push({ path: 'requireContext', message: 'a boolean' })
-  if (options.batchProfile !== undefined && typeof options.batchProfile !== 'boolean') issues.push({ path: 'batchProfile', message: 'a boolean' })
-  const max = options.maxBatchRecords
-  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 2 || max > 2 ** 20)) {
-    issues.push({ path: 'maxBatchRecords', message: 'a whole number of records in 2..1048576' })
-  }
-  if (options.batchProfile === false && max !== undefined) issues.push({ path: 'maxBatchRecords', message: 'only applies with batchProfile: true (the default)' })
+  const issues = kafkaProducerOptionIssues(options, ['headerType'])
   if (options.headerType !== undefined && options.headerType !== 'buffer' && options.headerType !== 'string') {
     issues.push({ path: 'headerType', message: "'buffer' or 'string'" })
   }
   if (issues.length > 0) throw new ConfigError('producer options', issues)
 }
 
-function checkSendOptions(call: SendOptions): void {
-  if (typeof call !== 'object' || call === null) {
-    throw new ConfigError('send options', [{ path: '', message: 'an object ({ context } or { unsigned: true }); the callback form of send is not wrapped' }])
-  }
-  const issues = unknownOptions(call, SEND_OPTIONS)
-  if (call.unsigned !== undefined && typeof call.unsigned !== 'boolean') issues.push({ path: 'unsigned', message: 'true, or leave it out' })
-  if (call.context !== undefined && (typeof call.context !== 'object' || call.context === null)) issues.push({ path: 'context', message: 'an IdentityContext' })
-  if (issues.length > 0) throw new ConfigError('send options', issues)
-}
+const checkSendOptions = (call: SendOptions): void => checkKafkaSendOptions(call, '; the callback form of send is not wrapped')
 
 function checkBytes(v: unknown, what: string): void {
   if (v === null || v === undefined || typeof v === 'string' || v instanceof Uint8Array) return
