@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -138,6 +139,33 @@ describe('idctx inspect', () => {
     expect(json(garbage).verification).toMatchObject({ ok: false, reason: 'malformed' })
 
     for (const r of [forged, expired, staging]) expect(everything(r)).not.toContain(JSON.parse(keySetText).keys[0].d as string)
+  })
+
+  it('prints the user id only as its hash (docs/cli.md), in JSON and in text', async () => {
+    const token = sign()
+    const hash = createHash('sha256').update(context.sub).digest('hex').slice(0, 32)
+    const r = await idctx(['inspect', token, ...trust()])
+    expect(r.code).toBe(0)
+    expect(json<{ claims: Record<string, unknown> }>(r).claims.sub).toBe(`sha256:${hash}`)
+    const text = await idctx(['inspect', token])
+    expect(text.code).toBe(0)
+    expect(text.stdout).toContain(`sha256:${hash}`)
+    for (const run of [r, text]) expect(everything(run)).not.toContain(context.sub)
+  })
+
+  it('never repeats the password or query of a --jwks URL in its errors', async () => {
+    const token = sign()
+    for (const jwks of [
+      'http://orders:s3cret-pw@orders.internal/jwks.json?token=s3cret-q',
+      'https://orders:s3cret-pw@127.0.0.1:1/jwks.json',
+      'http://127.0.0.1:1/jwks.json?token=s3cret-q',
+      'https://orders:s3cret-pw@[bad/jwks.json',
+    ]) {
+      const r = await idctx(['inspect', token, '--issuer', 'orders', '--jwks', jwks, '--audience', 'shop'])
+      expect(r.code === 2 || r.code === 3).toBe(true)
+      expect(r.stderr).toMatch(/^idctx: /)
+      expect(everything(r)).not.toContain('s3cret')
+    }
   })
 
   it('decodes without verifying when given no trust, and refuses half a trust configuration', async () => {

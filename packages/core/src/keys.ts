@@ -334,8 +334,9 @@ export function importSecret(secret: Uint8Array, options: { kid: string }): Idct
 }
 
 /**
- * The public JWK of a key, with `kid`, `alg` and `use: "sig"`. Refuses HS256 keys: a shared secret
- * is never published.
+ * The public JWK of a key, with `kid`, `alg` and `use: "sig"` — the public part only, even of a
+ * key whose `verificationKey` is its private KeyObject. Refuses HS256 keys, and any key whose
+ * `verificationKey` is a secret: a shared secret is never published.
  *
  * @example
  * ```ts
@@ -344,7 +345,11 @@ export function importSecret(secret: Uint8Array, options: { kid: string }): Idct
  */
 export function exportPublicJwk(key: IdctxKey): PublicJwk {
   if (key.alg === 'HS256') throw new KeyError('an HS256 secret has no public JWK')
-  const jwk = key.verificationKey.export({ format: 'jwk' }) as JsonWebKey
+  const v = key.verificationKey
+  // An IdctxKey built by hand may hold its private (or a secret) KeyObject as verificationKey:
+  // exporting that as it is would publish `d` (or `k`) in the JWKS.
+  if (v.type === 'secret') throw new KeyError(`key ${JSON.stringify(key.kid)}: a secret has no public JWK`)
+  const jwk = (v.type === 'private' ? createPublicKey(v) : v).export({ format: 'jwk' }) as JsonWebKey
   return { ...jwk, kid: key.kid, alg: key.alg, use: 'sig' }
 }
 

@@ -29,7 +29,7 @@ export interface RemoteJwksOptions {
   fetch?: typeof fetch
   /** Milliseconds since the epoch (default Date.now). */
   clock?: () => number
-  /** Extra request headers. */
+  /** Extra request headers (credentials go here, never in the URL); checked when the source is created. */
   headers?: Record<string, string>
   /**
    * Allow a plain `http://` URL to a host that is not loopback (default false). Whoever can
@@ -85,6 +85,15 @@ function isLoopback(hostname: string): boolean {
   return LOOPBACK_NAMES.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
 }
 
+/** The URL, or a TypeError without it: Node's own error keeps the whole input (credentials, query) as `input`. */
+function parseUrl(url: string | URL): URL {
+  try {
+    return new URL(url)
+  } catch {
+    throw new TypeError('JWKS URL is not a valid URL')
+  }
+}
+
 function checkUrl(target: URL, allowInsecureHttp: boolean): void {
   if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new TypeError('JWKS URL must be http(s)')
   if (target.protocol === 'http:' && !allowInsecureHttp && !isLoopback(target.hostname)) {
@@ -92,6 +101,23 @@ function checkUrl(target: URL, allowInsecureHttp: boolean): void {
       `JWKS URL must be https: plain http to ${JSON.stringify(target.hostname)} lets anyone on the path swap the keys; ` +
         'use an https:// URL, or pass allowInsecureHttp: true for a trusted network',
     )
+  }
+  // fetch refuses such a URL with a TypeError that repeats it, password included.
+  if (target.username !== '' || target.password !== '') {
+    throw new TypeError('JWKS URL must not carry credentials (user:password@): pass them in the headers option')
+  }
+}
+
+/**
+ * Headers fetch would refuse, refused here: fetch's TypeError repeats the offending value (a
+ * bearer token with a line break) and would end up as a KeyError's cause.
+ */
+function checkHeaders(headers: Record<string, string> | undefined): void {
+  if (headers === undefined) return
+  try {
+    new Headers(headers)
+  } catch {
+    throw new TypeError('createRemoteJwks: headers must be valid HTTP header names and values')
   }
 }
 
@@ -137,8 +163,10 @@ function keysOf(entries: readonly unknown[], listener: IgnoredKeyListener | unde
  *
  * @param url `https:`; plain `http:` only to loopback (`localhost`, `127.0.0.0/8`, `[::1]`) or
  *   with `allowInsecureHttp: true`.
- * @throws {TypeError} when the URL is not http(s), or is plain http to another host without
- *   `allowInsecureHttp`. `refresh()` (and so `verify` on an unknown kid) rejects with a
+ * @throws {TypeError} when the URL is not valid, not http(s), carries credentials
+ *   (`user:password@`: put them in `headers`), or is plain http to another host without
+ *   `allowInsecureHttp`, or when a header name or value is not valid HTTP; none of these
+ *   errors repeats the URL or a header value. `refresh()` (and so `verify` on an unknown kid) rejects with a
  *   {@link KeyError} (`ERR_IDCTX_KEY`) when the fetch fails, the status is not 2xx, the body is
  *   over `maxBytes` or has no `keys` array.
  * @example
@@ -150,8 +178,9 @@ function keysOf(entries: readonly unknown[], listener: IgnoredKeyListener | unde
  * ```
  */
 export function createRemoteJwks(url: string | URL, options: RemoteJwksOptions = {}): RemoteJwks {
-  const target = new URL(url)
+  const target = parseUrl(url)
   checkUrl(target, options.allowInsecureHttp === true)
+  checkHeaders(options.headers)
   const timeoutMs = options.timeoutMs ?? 5000
   const cooldownMs = options.cooldownMs ?? 30_000
   const maxAgeMs = options.maxAgeMs ?? 600_000
@@ -198,8 +227,9 @@ export function createRemoteJwks(url: string | URL, options: RemoteJwksOptions =
     let doc: unknown
     try {
       doc = JSON.parse(body)
-    } catch (e) {
-      throw fail('response is not JSON', { status: res.status, cause: e })
+    } catch {
+      // No cause: a SyntaxError quotes the body, and an error page may echo the request.
+      throw fail('response is not JSON', { status: res.status })
     }
     const entries = (doc as { keys?: unknown } | null)?.keys
     if (!Array.isArray(entries)) throw fail('response has no keys array', { status: res.status })

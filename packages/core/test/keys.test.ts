@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { createHash, createPublicKey, createSecretKey, generateKeyPairSync, randomBytes, verify as cryptoVerify } from 'node:crypto'
+import { createHash, createPublicKey, createSecretKey, generateKeyPairSync, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { calculateJwkThumbprint, jwtVerify, type JWK } from 'jose'
 import {
   ALGORITHMS,
@@ -10,6 +10,7 @@ import {
   importPem,
   importSecret,
   jwkThumbprint,
+  createKeySet,
   createVerifier,
   KeyError,
   toJwks,
@@ -258,6 +259,30 @@ describe('keys: public JWKS', () => {
   it('a secret KeyObject is never taken for an asymmetric alg', () => {
     const secret = createSecretKey(randomBytes(64))
     expect(() => importJwk(secret.export({ format: 'jwk' }), { alg: 'RS256' })).toThrow(KeyError)
+  })
+  it('a key built by hand with its private KeyObject as verificationKey publishes the public part only', () => {
+    const published: string[] = []
+    for (const alg of ASYMMETRIC) {
+      const signingKey = keys[alg].signingKey as KeyObject
+      const handMade: IdctxKey = { kid: `hand-${alg}`, alg, signingKey, verificationKey: signingKey }
+      const jwk = exportPublicJwk(handMade)
+      expect(jwk).toEqual({ ...exportPublicJwk(keys[alg]), kid: `hand-${alg}` })
+      for (const m of PRIVATE_MEMBERS) expect(jwk).not.toHaveProperty(m)
+      published.push(JSON.stringify(createKeySet({ active: handMade }).jwks()))
+      expect(published.at(-1)).not.toContain(exportPrivateJwk(keys[alg]).d as string)
+    }
+  })
+
+  it('a secret KeyObject as the verificationKey of an asymmetric alg is never published', () => {
+    const secret = createSecretKey(randomBytes(32))
+    const handMade: IdctxKey = { kid: 'hand-secret', alg: 'EdDSA', signingKey: secret, verificationKey: secret }
+    expect(() => exportPublicJwk(handMade)).toThrow(KeyError)
+    expect(() => toJwks([handMade])).toThrow(KeyError)
+    try {
+      toJwks([handMade])
+    } catch (e) {
+      expect(String(e)).not.toContain(secret.export().toString('base64url'))
+    }
   })
 })
 

@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { generateKeyPairSync } from 'node:crypto'
+import { inspect } from 'node:util'
 import {
   createRemoteJwks,
   createSigner,
@@ -473,5 +474,50 @@ describe('remote JWKS: a key outage never rejects a genuine token', () => {
     expect(s.fetched()).toBe(1)
     await s.verifier.ready()
     expect(s.fetched()).toBe(1)
+  })
+})
+
+/** Everything a log line of `error` could show: `util.inspect` prints the message, the stack, every own property and the whole cause chain. */
+function shown(error: unknown): string {
+  expect(error).toBeInstanceOf(Error)
+  return `${String(error)}\n${JSON.stringify(error)}\n${inspect(error, { depth: 10 })}`
+}
+
+/** The error `fn` throws or rejects with, creating the source included. */
+async function failure(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn()
+  } catch (e) {
+    return e
+  }
+  throw new Error('expected a failure')
+}
+
+describe('remote JWKS: no secret in an error, its cause or its properties', () => {
+  it('a URL with user:password@ (fetch would echo it in its TypeError) fails without the password', async () => {
+    const target = url.replace('http://', 'http://orders:s3cret-pw@')
+    const e = await failure(() => createRemoteJwks(target).refresh())
+    expect(shown(e)).not.toContain('s3cret-pw')
+  })
+
+  it('a URL that does not parse fails without the URL (Node keeps it as the error input)', async () => {
+    const e = await failure(() => createRemoteJwks('http://orders:s3cret-pw@127.0.0.1:99999/jwks'))
+    expect(e).toBeInstanceOf(TypeError)
+    expect(shown(e)).not.toContain('s3cret-pw')
+  })
+
+  it('a header value fetch refuses (a line break in a bearer token) fails without the value', async () => {
+    const e = await failure(() => createRemoteJwks(url, { headers: { authorization: 'Bearer s3cret-token\r\nx' } }).refresh())
+    expect(shown(e)).not.toContain('s3cret-token')
+  })
+
+  it('a body that is not JSON (an error page echoing the request) is a KeyError without the body', async () => {
+    endpoint.status = 200
+    endpoint.location = undefined
+    endpoint.body = 'Bearer s3cret-token'
+    const e = await failure(() => createRemoteJwks(url).refresh())
+    expect(e).toBeInstanceOf(KeyError)
+    expect((e as KeyError).message).toMatch(/response is not JSON/)
+    expect(shown(e)).not.toContain('s3cret-token')
   })
 })

@@ -1,4 +1,4 @@
-import { KeyError, parseOptions } from '@idctx/core'
+import { ConfigError, KeyError, parseOptions } from '@idctx/core'
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose'
 import { z } from 'zod'
 import type { IngressReason } from './refusal.js'
@@ -42,7 +42,7 @@ export interface AccessTokenVerifierOptions {
    * (Entra ID: one per directory, `https://login.microsoftonline.com/<tid>/v2.0`).
    */
   issuer: string | readonly string[]
-  /** The provider's JWKS URL (`jwks_uri` of its discovery document). Or give `keys`. */
+  /** The provider's JWKS URL (`jwks_uri` of its discovery document), without `user:password@`. Or give `keys`. */
   jwksUri?: string | URL
   /** A jose key resolver instead of `jwksUri` (a `createLocalJWKSet`, or a remote set you configured). */
   keys?: JWTVerifyGetKey
@@ -236,6 +236,11 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     throw new TypeError('createAccessTokenVerifier: give audience (or clientId for providers without aud)')
   }
   const jwksUrl = o.jwksUri === undefined ? undefined : new URL(o.jwksUri)
+  // fetch refuses a URL with userinfo with a TypeError that repeats it, password included, which
+  // would become the cause of every KeyError: refused here, without the value.
+  if (jwksUrl !== undefined && (jwksUrl.username !== '' || jwksUrl.password !== '')) {
+    throw new ConfigError('access token verifier options', [{ path: 'jwksUri', message: 'must not carry credentials (user:password@)' }])
+  }
   const keys: JWTVerifyGetKey =
     o.keys ??
     createRemoteJWKSet(jwksUrl as URL, {

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, createKeySet, createSigner, createVerifier, generateKey, httpLeaf, runWithContext, type Verifier } from '@idctx/core'
 import { createAccessTokenVerifier, createHopFetch, createHopVerifier, createIngress, keycloakClaims, refusal, type AccessTokenVerifier } from '@idctx/ingress'
@@ -31,6 +32,20 @@ describe('options are checked when a gate is built, every issue listed, no value
 
   it('createAccessTokenVerifier: exactly one key source', () => {
     expect(() => createAccessTokenVerifier({ issuer: 'https://i', audience: 'a' })).toThrow(/exactly one of jwksUri and keys/)
+  })
+
+  it('createAccessTokenVerifier: a jwksUri with user:password@ fails without the password (fetch repeats the URL in its error)', async () => {
+    const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+    const token = `${part({ alg: 'RS256', kid: 'idp-1' })}.${part({ iss: 'https://i', aud: 'a' })}.AAAA`
+    let error: unknown
+    try {
+      await createAccessTokenVerifier({ issuer: 'https://i', audience: 'a', jwksUri: 'https://idp:s3cret-pw@idp.invalid/jwks' }).verify(token)
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(Error)
+    // util.inspect shows what a logger prints: message, properties and the whole cause chain.
+    expect(`${String(error)} ${JSON.stringify(error)} ${inspect(error, { depth: 10 })}`).not.toContain('s3cret-pw')
   })
 })
 

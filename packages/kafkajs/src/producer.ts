@@ -154,6 +154,16 @@ function checkBytes(v: unknown, what: string): void {
   throw new TypeError(`message ${what} must be a Buffer, a string or null`)
 }
 
+/**
+ * A value kafkajs accepts (a key may be left out, a value may not: null is a tombstone). kafkajs
+ * refuses a record without a value with an error that quotes the record as JSON — once signed,
+ * with its `idctx` token — so such a record is refused here, before anything is signed.
+ */
+function checkValue(v: unknown): void {
+  if (v === undefined) throw new TypeError('message value must be a Buffer, a string or null (kafkajs refuses a message without one)')
+  checkBytes(v, 'value')
+}
+
 
 function validate(options: WrapProducerOptions): void {
   const issues = kafkaProducerOptionIssues(options)
@@ -263,7 +273,7 @@ export function wrapProducer<P extends ProducerLike = Producer>(producer: P, opt
       const destination = kafkaDestination(group.topic)
       for (const m of group.messages) {
         checkBytes(m.key, 'key')
-        checkBytes(m.value, 'value')
+        checkValue(m.value)
         if (hasIdctxHeaders(m.headers)) {
           throw new SigningError(
             `a message for ${group.topic} already has an ${IdctxHeader.Token}, ${IdctxHeader.Proof} or ${IdctxHeader.Context} header; remove it (withoutIdctxHeaders) or send { unsigned: true }`,

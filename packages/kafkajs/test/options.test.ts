@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import { ConfigError, createSigner, createVerifier, generateKey } from '@idctx/core'
 import { Kafka, logLevel } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
@@ -134,6 +135,22 @@ describe('wrapProducer options', () => {
     expect(sent).toEqual([])
     expect(await rejection(wrapped.send({ topic: 't', messages: [{ value: 'v' }] }, { context }))).toBe('sent')
     expect(sent).toHaveLength(1)
+  })
+
+  it('a message without a value is a TypeError before signing: kafkajs would quote the signed record, token included', async () => {
+    const context = { sub: 'u', tid: 't', txn: 'x' }
+    for (const batchProfile of [true, false]) {
+      const wrapped = wrapProducer(kafka.producer(), { signer, batchProfile })
+      for (const send of [
+        () => wrapped.send({ topic: 'orders', messages: [{ key: 'order-1', headers: { note: 'n' } }] as never }, { context }),
+        () => wrapped.sendBatch({ topicMessages: [{ topic: 'orders', messages: [{ key: 'order-1' }] as never }] }, { context }),
+      ]) {
+        const e = await send().then(() => undefined, (err: unknown) => err)
+        expect(e).toBeInstanceOf(TypeError)
+        // No compact JWS (base64url JSON header, a dot, base64url JSON payload) anywhere in it.
+        expect(`${String(e)} ${inspect(e, { depth: 10 })}`).not.toMatch(/eyJ[\w-]*\.eyJ/)
+      }
+    }
   })
 
   it('passes every other member through to the producer', () => {

@@ -4,6 +4,7 @@ import { Command } from 'commander'
 import { CliError, ExitCode } from '../lib/exit-codes.js'
 import { emit, type CliIo } from '../lib/io.js'
 import { collect, verifierFrom, wantsVerification, type TrustOptions } from '../lib/trust.js'
+import { userHasher } from '../lib/user-hash.js'
 
 interface Decoded {
   readonly header: Record<string, unknown> | undefined
@@ -25,6 +26,11 @@ function decode(token: string): Decoded {
   const parts = token.split('.')
   if (parts.length !== 3) return { header: undefined, claims: undefined }
   return { header: decodeSegment(parts[0]), claims: decodeSegment(parts[1]) }
+}
+
+/** `sub` as printed: `sha256:` and its hash (HMAC with IDCTX_USER_SALT), like `idctx revoke sub`. */
+function hashedSub(io: CliIo, sub: unknown): string {
+  return `sha256:${userHasher(io.env.IDCTX_USER_SALT)(typeof sub === 'string' ? sub : JSON.stringify(sub) ?? '')}`
 }
 
 function time(v: unknown): string | undefined {
@@ -55,7 +61,10 @@ export function inspectCommand(io: CliIo): Command {
     .action(async (arg: string, o: InspectOptions) => {
       const token = (arg === '-' ? await io.readStdin() : arg).trim()
       const tokenSha256 = createHash('sha256').update(token).digest('hex')
-      const { header, claims } = decode(token)
+      const decoded = decode(token)
+      const { header } = decoded
+      // docs/cli.md: a user id (`sub`) is printed only as its hash, as `tail` and `revoke` print it.
+      const claims = decoded.claims === undefined || !Object.hasOwn(decoded.claims, 'sub') ? decoded.claims : { ...decoded.claims, sub: hashedSub(io, decoded.claims.sub) }
       let verification: { ok: true } | { ok: false; reason: string; claim: string | undefined } | undefined
       if (wantsVerification(o)) {
         const verifier = await verifierFrom(o)

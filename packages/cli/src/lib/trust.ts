@@ -30,6 +30,16 @@ export function wantsVerification(o: TrustOptions): boolean {
   return (o.jwks?.length ?? 0) > 0 || (o.issuer?.length ?? 0) > 0 || o.audience !== undefined
 }
 
+/** A `--jwks` URL as an error may show it: origin and path, never credentials, query or fragment. */
+function shownUrl(source: string): string {
+  try {
+    const url = new URL(source)
+    return JSON.stringify(`${url.protocol}//${url.host}${url.pathname}`)
+  } catch {
+    return '(not a valid URL)'
+  }
+}
+
 async function keySourceOf(source: string): Promise<{ keys: KeySource; remote?: RemoteJwks }> {
   if (/^https?:\/\//i.test(source)) {
     try {
@@ -37,7 +47,7 @@ async function keySourceOf(source: string): Promise<{ keys: KeySource; remote?: 
       const remote = createRemoteJwks(source, { cooldownMs: 0, timeoutMs: 5000 })
       return { keys: remote, remote }
     } catch (e) {
-      throw new CliError(ExitCode.Usage, `--jwks ${JSON.stringify(source)}: ${(e as Error).message}`)
+      throw new CliError(ExitCode.Usage, `--jwks ${shownUrl(source)}: ${(e as Error).message}`)
     }
   }
   let text: string
