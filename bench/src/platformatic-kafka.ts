@@ -131,5 +131,5 @@ export async function runPlatformaticKafkaBench(log: (s: string) => void, ratios
       ratios[`platformatic.${what}.${perSend}.vs-plain`] = v('platformatic', 'idctx') / v('platformatic', 'plain')
     }
   }
-  return `${table(['case', 'plain kafkajs', 'idctx kafkajs', 'idctx/plain', 'plain @platformatic/kafka', 'idctx @platformatic/kafka', 'idctx/plain'], rows)}\n\nRecords/s, best of ${rounds} interleaved rounds; records of ${VALUE.length} bytes; EdDSA; batch profile on; one user; the in-memory replay store on. kafkajs: \`eachMessage\` with a no-op handler; @platformatic/kafka: a \`for await\` over \`consume()\` (its autocommit, at fetch time) vs the wrapped stream's \`process\` (verified one message at a time, committed after handling, coalesced).`
+  return `${table(['case', 'plain kafkajs', 'idctx kafkajs', 'idctx/plain', 'plain @platformatic/kafka', 'idctx @platformatic/kafka', 'idctx/plain'], rows)}\n\nRecords/s, best of ${rounds} interleaved rounds; records of ${VALUE.length} bytes; EdDSA; batch profile on; one user; the in-memory replay store on. kafkajs: \`eachMessage\` with a no-op handler; @platformatic/kafka: a \`for await\` over \`consume()\` (its autocommit, at fetch time) vs the wrapped stream's \`process\` (the messages the client holds verified together, handed out one at a time, committed after handling, coalesced).`
 }

@@ -9,9 +9,13 @@ import {
   type VerifiedContext,
 } from '@idctx/core'
 import type { MessagesStream } from '@platformatic/kafka'
+import type { VerifyResult } from '@idctx/core'
 import { headerString } from './headers.js'
 import type { RawRecords } from './raw-records.js'
 import type { AnyMessage, ConsumedRecord, IdctxMessage, IdctxMessagesStream, RejectionPolicy, Violation } from './types.js'
+
+/** Most messages verified together ahead of the one handed out (those the client already holds). */
+const MAX_VERIFIED_AHEAD = 512
 
 /** What the verified stream needs from `wrapConsumer`. */
 export interface StreamRuntime {
@@ -92,10 +96,18 @@ export function createVerifiedStream<P extends RejectionPolicy>(
   const verdicts = new WeakMap<object, VerifiedContext | undefined>()
   const source = stream[Symbol.asyncIterator]() as AsyncIterator<AnyMessage>
   let handed: AnyMessage | undefined
-  // The message being verified or disposed of. When that throws (a store, a tenant resolver, the
-  // dead-letter write, the `fail` policy, a deserializer) it stays here: a stream used again
-  // resumes at it, never after it, so nothing past it is delivered or committed.
-  let pending: AnyMessage | undefined
+  // The messages read from the client and not handed out yet, the first being the one verified or
+  // disposed of now. When that throws (a store, a tenant resolver, the dead-letter write, the
+  // `fail` policy, a deserializer) it stays first: a stream used again resumes at it, never after
+  // it, so nothing past it is delivered or committed. `results[i]` is `pending[i]`'s result, once
+  // the batch it came in was verified.
+  const pending: AnyMessage[] = []
+  let results: (VerifyResult | undefined)[] = []
+  // What ended the client's stream while messages were still pending: handed out after them.
+  let ended: { readonly error: unknown } | 'done' | undefined
+  // Set by close(): nothing more is handed out, whatever was read ahead (it is not committed, so
+  // the group delivers it again).
+  let closed = false
   // One reader at a time: a second concurrent `next()` would mark a message as handled while it
   // is still in the first reader's handler (and commit it).
   let reading = false
@@ -119,26 +131,74 @@ export function createVerifiedStream<P extends RejectionPolicy>(
     })
   }
 
+  /** The first pending message is done with: the next one comes first. */
+  const next1 = (): void => {
+    pending.shift()
+    results.shift()
+  }
+
   const read = async (): Promise<IteratorResult<IdctxMessage<P, any>>> => {
+    try {
+      return await readNext()
+    } catch (e) {
+      // Whatever threw, the pending messages are verified again when the stream is used again.
+      results = []
+      throw e
+    }
+  }
+
+  const readNext = async (): Promise<IteratorResult<IdctxMessage<P, any>>> => {
     // The message handed out before was handled: for-await asks for the next one only then.
     if (handed !== undefined && commitHandled) committer.mark(handed)
     handed = undefined
     for (;;) {
-      if (pending === undefined) {
+      if (closed) {
+        pending.length = 0
+        results = []
+        if (commitHandled) await committer.flush()
+        return { done: true, value: undefined }
+      }
+      if (pending.length === 0) {
+        if (ended !== undefined) {
+          if (ended !== 'done') throw ended.error
+          if (commitHandled) await committer.flush()
+          return { done: true, value: undefined }
+        }
         const r = await source.next()
         if (r.done === true) {
           if (commitHandled) await committer.flush()
           return { done: true, value: undefined }
         }
-        pending = r.value
+        pending.push(r.value)
+        // The messages the client already holds come along: they are verified together, with one
+        // replay-store round trip (a shared store answers in one call what would be one per message).
+        while (pending.length < MAX_VERIFIED_AHEAD && stream.readableLength > 0) {
+          try {
+            const more = await source.next()
+            if (more.done === true) {
+              ended = 'done'
+              break
+            }
+            pending.push(more.value)
+          } catch (error) {
+            ended = { error }
+            break
+          }
+        }
+        results = []
       }
-      const message = pending
+      const message = pending[0] as AnyMessage
       if (raw.of(message.headers as object) === undefined) {
         throw new ConfigError('consume options', [
           { path: 'deserializers', message: 'idctx could not read the raw record: pass deserializers to consume(), not to the Consumer constructor (which overrides them), and no registry' },
         ])
       }
-      const result = await records.check({ topic: message.topic, partition: message.partition, message })
+      if (results[0] === undefined) {
+        // First use, or after a throw: (re)verified from the first pending message on. A message
+        // verified before is seen again at the same coordinates: a redelivery, never a replay.
+        results = await records.checkBatch(pending.map((m) => ({ topic: m.topic, partition: m.partition, message: m })))
+      }
+      const result = results[0] as VerifyResult
       const unreadable = raw.failure(message.headers as object)
       if (unreadable !== undefined && (result.ok || policy === 'audit')) {
         // The application's deserializer could not read a message it would be handed: stop
@@ -149,19 +209,19 @@ export function createVerifiedStream<P extends RejectionPolicy>(
         const out = { ...message, identity: result.context } as IdctxMessage<P, any>
         verdicts.set(out, result.context)
         handed = message
-        pending = undefined
+        next1()
         return { done: false, value: out }
       }
       const rejection = rejectionOf(message, result)
       switch (policy) {
         case 'dead-letter':
           await dispositions.deadLetter([rejection])
-          pending = undefined
+          next1()
           if (commitHandled) committer.mark(message)
           continue
         case 'skip':
           dispositions.report(rejection, 'skip')
-          pending = undefined
+          next1()
           if (commitHandled) committer.mark(message)
           continue
         case 'fail':
@@ -172,7 +232,7 @@ export function createVerifiedStream<P extends RejectionPolicy>(
           const out = { ...message, identity: undefined, violation: violationOf(rejection) } as IdctxMessage<P, any>
           verdicts.set(out, undefined)
           handed = message
-          pending = undefined
+          next1()
           return { done: false, value: out }
         }
       }
@@ -214,6 +274,7 @@ export function createVerifiedStream<P extends RejectionPolicy>(
     },
     runInContext,
     async close() {
+      closed = true
       // The message in hand may still be in its handler: it is committed by the loop's last
       // `next()` (await `process` after `close`), never here.
       if (commitHandled) await committer.flush()
