@@ -122,3 +122,5 @@ export type { Violation, VerifiedRecord, AuditedRecord } from './kafka-verdicts.
 export { passThrough } from './pass-through.js'
 export { kafkaProducerOptionIssues, checkKafkaSendOptions } from './kafka-producer-options.js'
 export type { KafkaProducerOptions, KafkaSendOptions } from './kafka-producer-options.js'
+export { kafkaConsumerOptionIssues } from './kafka-consumer-options.js'
+export type { KafkaConsumerClient } from './kafka-consumer-options.js'

@@ -1,91 +1,14 @@
-import { ConfigError, isContextStore, unknownOptions, type OptionIssue, passThrough } from '@idctx/core'
+import { ConfigError, kafkaConsumerOptionIssues, passThrough } from '@idctx/core'
 import type { ConsumerRunConfig } from 'kafkajs'
 import { createConsumerRuntime } from './consumer-runtime.js'
 import { wrapEachBatch } from './each-batch.js'
 import { wrapEachMessage, wrapEachMessageByBatch } from './each-message.js'
-import { SIGNING_PRODUCER } from './producer.js'
 import type { ConsumerLike, IdctxConsumer, IdctxRunConfig, RejectionPolicy, WrapConsumerOptions } from './types.js'
 
-const POLICIES: readonly RejectionPolicy[] = ['dead-letter', 'skip', 'fail', 'audit']
-
-/** Every option of {@link WrapConsumerOptions}: any other key is a mistake, refused at construction. */
-const CONSUMER_OPTIONS: readonly (keyof WrapConsumerOptions)[] = [
-  'verifier',
-  'tenant',
-  'payloadTenant',
-  'requirements',
-  'policy',
-  'deadLetter',
-  'contextStore',
-  'observer',
-  'eachMessageVerify',
-  'redriveGraceSeconds',
-]
-const DEAD_LETTER_OPTIONS: readonly string[] = ['producer', 'topic']
-const VERIFIER_HINT = 'it is an option of the verifier: pass it to createVerifier (@idctx/core), then the verifier here'
-/** Names that belong to createVerifier, so a misplaced one gets a precise hint. */
-const VERIFIER_OPTIONS: Readonly<Record<string, string>> = Object.fromEntries(
-  ['replay', 'replayStore', 'revocation', 'revocationStore', 'audience', 'issuers', 'producerAcl', 'algorithms', 'clockToleranceSeconds', 'maxTokenBytes', 'maxLifetimeSeconds'].map(
-    (k) => [k, VERIFIER_HINT],
-  ),
-)
-
-function isStringList(v: unknown): boolean {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0)
-}
-
 function validate(options: WrapConsumerOptions): void {
-  const issues: OptionIssue[] = []
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('consumer options', [{ path: '', message: 'an options object ({ verifier, tenant, … })' }])
-  }
-  const o = options as Partial<WrapConsumerOptions>
-  issues.push(...unknownOptions(o, CONSUMER_OPTIONS, { hints: VERIFIER_OPTIONS }))
-  if (typeof o.verifier?.verify !== 'function') issues.push({ path: 'verifier', message: 'a Verifier (createVerifier)' })
-  const t = o.tenant as unknown
-  const tenantOk =
-    (typeof t === 'string' && t.length > 0) ||
-    isStringList(t) ||
-    typeof t === 'function' ||
-    (typeof t === 'object' && t !== null && (t as { any?: unknown }).any === true)
-  if (!tenantOk) issues.push({ path: 'tenant', message: 'a tenant id, a list of them, { any: true } or a function' })
-  if (o.payloadTenant !== undefined && typeof o.payloadTenant !== 'function') {
-    issues.push({ path: 'payloadTenant', message: 'a function' })
-  }
-  if (o.requirements !== undefined && (typeof o.requirements !== 'object' || o.requirements === null) && typeof o.requirements !== 'function') {
-    issues.push({ path: 'requirements', message: 'a map of topic to requirements, or a function' })
-  }
-  const policy = o.policy ?? 'dead-letter'
-  if (!POLICIES.includes(policy)) issues.push({ path: 'policy', message: `one of ${POLICIES.join(', ')}` })
-  if (o.deadLetter !== undefined && (typeof o.deadLetter !== 'object' || o.deadLetter === null)) {
-    issues.push({ path: 'deadLetter', message: 'an object ({ producer, topic? })' })
-  } else if (o.deadLetter !== undefined) {
-    issues.push(...unknownOptions(o.deadLetter, DEAD_LETTER_OPTIONS, { prefix: 'deadLetter' }))
-    const producer = o.deadLetter.producer as unknown as Record<PropertyKey, unknown> | undefined
-    if (typeof producer?.send !== 'function') {
-      issues.push({ path: 'deadLetter.producer', message: 'a kafkajs Producer' })
-    } else if (producer[SIGNING_PRODUCER] === true) {
-      issues.push({ path: 'deadLetter.producer', message: 'a plain producer, not one from wrapProducer (it would re-sign)' })
-    }
-    if (o.deadLetter.topic !== undefined && typeof o.deadLetter.topic !== 'function') {
-      issues.push({ path: 'deadLetter.topic', message: 'a function of the source topic' })
-    }
-  } else if (policy === 'dead-letter') {
-    issues.push({ path: 'deadLetter', message: 'required by the dead-letter policy ({ producer })' })
-  }
-  if (o.contextStore !== undefined && !isContextStore(o.contextStore)) {
-    issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
-  }
-  const grace = o.redriveGraceSeconds as unknown
-  if (grace !== undefined && (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > 86_400)) {
-    issues.push({ path: 'redriveGraceSeconds', message: 'an integer number of seconds from 0 to 86400' })
-  }
-  if (o.eachMessageVerify !== undefined && o.eachMessageVerify !== 'batch' && o.eachMessageVerify !== 'record') {
-    issues.push({ path: 'eachMessageVerify', message: "'batch' or 'record'" })
-  }
-  if (o.observer !== undefined && (typeof o.observer !== 'object' || o.observer === null)) {
-    issues.push({ path: 'observer', message: 'an IdctxObserver object' })
-  }
+  const issues = kafkaConsumerOptionIssues(options, { producer: 'a kafkajs Producer', extraKeys: ['eachMessageVerify'] })
+  const mode = (options as Partial<WrapConsumerOptions>).eachMessageVerify
+  if (mode !== undefined && mode !== 'batch' && mode !== 'record') issues.push({ path: 'eachMessageVerify', message: "'batch' or 'record'" })
   if (issues.length > 0) throw new ConfigError('consumer options', issues)
 }
 

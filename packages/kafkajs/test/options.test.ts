@@ -49,6 +49,11 @@ describe('wrapConsumer options', () => {
     expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', deadLetter: { producer: signing } }))).toEqual([
       'deadLetter.producer',
     ])
+    // A signing producer of the other Kafka adapter would re-sign the copies just the same.
+    const otherSigning = { send: async () => [], [Symbol.for('@idctx/platformatic-kafka.signing-producer')]: true }
+    expect(issuesOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', deadLetter: { producer: otherSigning as never } }))).toEqual([
+      'deadLetter.producer',
+    ])
   })
 
   it('refuses unknown keys, naming the path and the fix', () => {
@@ -63,7 +68,7 @@ describe('wrapConsumer options', () => {
     expect(configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', policy: 'skip', zzz: 1 } as never)).issues).toEqual([
       {
         path: 'zzz',
-        message: "unknown option 'zzz'; known options are verifier, tenant, payloadTenant, requirements, policy, deadLetter, contextStore, observer, eachMessageVerify, redriveGraceSeconds",
+        message: "unknown option 'zzz'; known options are verifier, tenant, payloadTenant, requirements, policy, deadLetter, contextStore, observer, redriveGraceSeconds, eachMessageVerify",
       },
     ])
     expect(configErrorOf(() => wrapConsumer(consumer, { verifier, tenant: 'acme', deadLetter: { producer, topics: () => 'x' } } as never)).issues).toEqual([

@@ -3,59 +3,18 @@ import {
   createKafkaDispositions,
   createKafkaRecordCheck,
   defaultContextStore,
-  isContextStore,
-  unknownOptions,
-  type OptionIssue,
+  kafkaConsumerOptionIssues,
   passThrough,
 } from '@idctx/core'
 import type { ConsumeOptions, Consumer } from '@platformatic/kafka'
 import { deadLetterMessage } from './dead-letter.js'
 import { headerEntries } from './headers.js'
-import { SIGNING_PRODUCER } from './producer.js'
 import { createRawRecords, rawHeaderGroups } from './raw-records.js'
 import type { AnyMessage, ConsumedRecord, ConsumerLike, IdctxMessagesStream, RejectionPolicy, WrapConsumerOptions } from './types.js'
 import { createVerifiedStream } from './verified-stream.js'
 
-const POLICIES: readonly RejectionPolicy[] = ['dead-letter', 'skip', 'fail', 'audit']
-const CONSUMER_OPTIONS: readonly (keyof WrapConsumerOptions)[] = ['verifier', 'tenant', 'payloadTenant', 'requirements', 'policy', 'deadLetter', 'contextStore', 'observer', 'redriveGraceSeconds']
-const DEAD_LETTER_OPTIONS: readonly string[] = ['producer', 'topic']
-
 function validate(o: Partial<WrapConsumerOptions>): void {
-  if (typeof o !== 'object' || o === null) throw new ConfigError('consumer options', [{ path: '', message: 'an options object ({ verifier, tenant, … })' }])
-  const issues: OptionIssue[] = unknownOptions(o, CONSUMER_OPTIONS)
-  if (typeof o.verifier?.verify !== 'function') issues.push({ path: 'verifier', message: 'a Verifier (createVerifier)' })
-  const t = o.tenant as unknown
-  const tenantOk =
-    (typeof t === 'string' && t.length > 0) ||
-    (Array.isArray(t) && t.every((x) => typeof x === 'string' && x.length > 0)) ||
-    typeof t === 'function' ||
-    (typeof t === 'object' && t !== null && (t as { any?: unknown }).any === true)
-  if (!tenantOk) issues.push({ path: 'tenant', message: 'a tenant id, a list of them, { any: true } or a function' })
-  if (o.payloadTenant !== undefined && typeof o.payloadTenant !== 'function') issues.push({ path: 'payloadTenant', message: 'a function' })
-  if (o.requirements !== undefined && (typeof o.requirements !== 'object' || o.requirements === null) && typeof o.requirements !== 'function') {
-    issues.push({ path: 'requirements', message: 'a map of topic to requirements, or a function' })
-  }
-  const policy = o.policy ?? 'dead-letter'
-  if (!POLICIES.includes(policy)) issues.push({ path: 'policy', message: `one of ${POLICIES.join(', ')}` })
-  if (o.deadLetter !== undefined && (typeof o.deadLetter !== 'object' || o.deadLetter === null)) {
-    issues.push({ path: 'deadLetter', message: 'an object ({ producer, topic? })' })
-  } else if (o.deadLetter !== undefined) {
-    issues.push(...unknownOptions(o.deadLetter, DEAD_LETTER_OPTIONS, { prefix: 'deadLetter' }))
-    const producer = o.deadLetter.producer as unknown as Record<PropertyKey, unknown> | undefined
-    if (typeof producer?.send !== 'function') issues.push({ path: 'deadLetter.producer', message: 'a @platformatic/kafka Producer' })
-    else if (producer[SIGNING_PRODUCER] === true || producer[Symbol.for('@idctx/kafkajs.signing-producer')] === true) {
-      issues.push({ path: 'deadLetter.producer', message: 'a plain producer, not one from wrapProducer (it would re-sign)' })
-    }
-    if (o.deadLetter.topic !== undefined && typeof o.deadLetter.topic !== 'function') issues.push({ path: 'deadLetter.topic', message: 'a function of the source topic' })
-  } else if (policy === 'dead-letter') {
-    issues.push({ path: 'deadLetter', message: 'required by the dead-letter policy ({ producer })' })
-  }
-  if (o.contextStore !== undefined && !isContextStore(o.contextStore)) issues.push({ path: 'contextStore', message: 'a ContextStore (run, current and exit)' })
-  const grace = o.redriveGraceSeconds as unknown
-  if (grace !== undefined && (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > 86_400)) {
-    issues.push({ path: 'redriveGraceSeconds', message: 'an integer number of seconds from 0 to 86400' })
-  }
-  if (o.observer !== undefined && (typeof o.observer !== 'object' || o.observer === null)) issues.push({ path: 'observer', message: 'an IdctxObserver object' })
+  const issues = kafkaConsumerOptionIssues(o, { producer: 'a @platformatic/kafka Producer' })
   if (issues.length > 0) throw new ConfigError('consumer options', issues)
 }
 
