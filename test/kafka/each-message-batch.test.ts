@@ -5,11 +5,11 @@
  * semantics: order, offsets resolved per record, a throwing handler redelivered from its record,
  * `pause()` stopping the loop after the record that paused.
  */
-import { createMemoryReplayStore, ReasonCode, type IdentityContext, type ReplayEntry, type ReplayStore, type ReplayVerdict } from '@idctx/core'
+import { createMemoryReplayStore, ReasonCode, type IdentityContext } from '@idctx/core'
 import { wrapConsumer, wrapProducer } from '@idctx/kafkajs'
 import type { Message } from 'kafkajs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { KafkaHarness, rejectReason, service, uniqueName, verifierFor, waitFor } from './helpers.js'
+import { countingStore, KafkaHarness, rejectReason, service, uniqueName, verifierFor, waitFor } from './helpers.js'
 
 const h = new KafkaHarness('each-msg-batch')
 afterAll(() => h.close())
@@ -17,24 +17,6 @@ afterAll(() => h.close())
 const orders = service('svc-orders')
 const acme: IdentityContext = { sub: 'u-7', tid: 'acme', txn: 'txn-each-message-batch' }
 
-/** The in-memory store, counting how it is asked: per record (`check`) or per batch (`checkMany`). */
-function countingStore(): ReplayStore & { calls: { check: number; checkMany: number; entries: number } } {
-  const inner = createMemoryReplayStore()
-  const calls = { check: 0, checkMany: 0, entries: 0 }
-  return {
-    calls,
-    check(e: ReplayEntry) {
-      calls.check++
-      calls.entries++
-      return inner.check(e)
-    },
-    checkMany(es: readonly ReplayEntry[]): ReplayVerdict[] | Promise<ReplayVerdict[]> {
-      calls.checkMany++
-      calls.entries += es.length
-      return (inner.checkMany as (es: readonly ReplayEntry[]) => ReplayVerdict[] | Promise<ReplayVerdict[]>)(es)
-    },
-  }
-}
 
 async function send(topic: string, n: number, prefix = 'm'): Promise<string[]> {
   const signing = wrapProducer(await h.producer(), { signer: orders.signer })

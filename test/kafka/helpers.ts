@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
+  createMemoryReplayStore,
   createSigner,
   createVerifier,
   generateKey,
@@ -8,6 +9,9 @@ import {
   type IdctxObserver,
   type KeySet,
   type RejectedEvent,
+  type ReplayEntry,
+  type ReplayStore,
+  type ReplayVerdict,
   type Signer,
   type SignerOptions,
   type Verifier,
@@ -284,4 +288,23 @@ export function unverifiedSub(token: string | undefined): string | undefined {
   if (token === undefined) return undefined
   const payload = token.split('.')[1] ?? ''
   return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: string }).sub
+}
+
+/** The in-memory store, counting how it is asked: per record (`check`) or per batch (`checkMany`). */
+export function countingStore(): ReplayStore & { calls: { check: number; checkMany: number; entries: number } } {
+  const inner = createMemoryReplayStore()
+  const calls = { check: 0, checkMany: 0, entries: 0 }
+  return {
+    calls,
+    check(e: ReplayEntry) {
+      calls.check++
+      calls.entries++
+      return inner.check(e)
+    },
+    checkMany(es: readonly ReplayEntry[]): ReplayVerdict[] | Promise<ReplayVerdict[]> {
+      calls.checkMany++
+      calls.entries += es.length
+      return (inner.checkMany as (es: readonly ReplayEntry[]) => ReplayVerdict[] | Promise<ReplayVerdict[]>)(es)
+    },
+  }
 }

@@ -1,7 +1,7 @@
-import { createMemoryReplayStore, currentContext, runWithContext, type IdentityContext, type ReplayEntry, type ReplayStore, type ReplayVerdict } from '@idctx/core'
+import { createMemoryReplayStore, currentContext, runWithContext, type IdentityContext } from '@idctx/core'
 import { wrapConsumer, wrapProducer } from '@idctx/platformatic-kafka'
 import { afterAll, describe, expect, it } from 'vitest'
-import { KafkaHarness, service, verifierFor, waitFor } from '../kafka/helpers.js'
+import { countingStore, KafkaHarness, service, verifierFor, waitFor } from '../kafka/helpers.js'
 import { PlatformaticClients } from './helpers.js'
 
 // The verified stream verifies the messages the client already holds together, with one
@@ -16,24 +16,6 @@ afterAll(async () => {
 
 const orders = service('svc-orders')
 
-/** The in-memory store, counting how it is asked: per message (`check`) or per batch (`checkMany`). */
-function countingStore(): ReplayStore & { calls: { check: number; checkMany: number; entries: number } } {
-  const inner = createMemoryReplayStore()
-  const calls = { check: 0, checkMany: 0, entries: 0 }
-  return {
-    calls,
-    check(e: ReplayEntry) {
-      calls.check++
-      calls.entries++
-      return inner.check(e)
-    },
-    checkMany(es: readonly ReplayEntry[]): ReplayVerdict[] | Promise<ReplayVerdict[]> {
-      calls.checkMany++
-      calls.entries += es.length
-      return (inner.checkMany as (es: readonly ReplayEntry[]) => ReplayVerdict[] | Promise<ReplayVerdict[]>)(es)
-    },
-  }
-}
 
 describe('@platformatic/kafka: messages the client holds are verified together', () => {
   it('200 messages of 4 users: a few replay-store calls, not 200; each handled in order inside its own identity', async () => {
