@@ -4,10 +4,8 @@ import type {
   ExpectedTenant,
   IdctxObserver,
   Requirements,
-  VerifiedContext,
   VerifiedRecord,
   Verifier,
-  Violation,
 } from '@idctx/core'
 import type {
   Batch,

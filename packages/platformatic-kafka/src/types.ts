@@ -5,9 +5,7 @@ import type {
   IdctxObserver,
   KafkaRejectionPolicy,
   Requirements,
-  VerifiedContext,
   VerifiedRecord,
-  Violation,
 } from '@idctx/core'
 import type { ConsumeOptions, Message, MessagesStream, ProduceResult, SendOptions } from '@platformatic/kafka'
 

@@ -57,7 +57,7 @@ export function createKeyLookup(issuers: readonly (readonly [string, KeySource])
     const iat = payload()?.iat
     const token = { issuedAtSeconds: typeof iat === 'number' ? iat : undefined }
     const outcomes = await Promise.allSettled(
-      asked.map(async ([issuer, s]) => {
+      asked.map(async ([, s]) => {
         if (s.resolve !== undefined) return s.resolve(kid, token)
         await (s.refresh as () => Promise<void>)()
         return s.get(kid)
